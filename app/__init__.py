@@ -1,0 +1,1 @@
+"""reference-backend: the API, its domains and their shared plumbing."""

@@ -1,0 +1,13 @@
+"""The versioned API: every domain router, mounted under /api/v1.
+
+A breaking change gets a new version mounted next to this one (see docs/guides/rest-versioning.md);
+`v1` keeps working until its announced sunset.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+API_V1_PREFIX = "/api/v1"
+
+api_router = APIRouter(prefix=API_V1_PREFIX)

@@ -1,0 +1,1 @@
+"""Shared plumbing every domain uses: config, database, errors, logging, middleware, ..."""

@@ -1,0 +1,223 @@
+"""Every setting the service reads, from environment variables (and an optional `.env`).
+
+Each section is its own `BaseSettings` with an env prefix, so the variable names stay flat and
+obvious (`DATABASE_URL`, `DATABASE_POOL_SIZE`, `REDIS_URL`) while the code reads
+`settings.db.pool_size`. Settings are read once through `get_settings()` and validated at
+start-up; tests build their own `Settings(...)` and pass it to `create_app()`.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+# Placeholder secrets that make `make run` work with nothing configured. They are public (they are
+# in this file), so `APP_ENV=prod` refuses to start while any of them is in use.
+DEV_SECRET_PREFIX = "dev-insecure-"  # noqa: S105 - a marker, not a secret
+
+
+class Environment(StrEnum):
+    DEV = "dev"
+    TEST = "test"
+    PROD = "prod"
+
+
+def _section(prefix: str) -> SettingsConfigDict:
+    return SettingsConfigDict(
+        env_prefix=prefix, env_file=".env", extra="ignore", case_sensitive=False
+    )
+
+
+class DatabaseSettings(BaseSettings):
+    model_config = _section("DATABASE_")
+
+    url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL (postgresql+asyncpg://...). Unset: `make run` starts an "
+        "embedded PostgreSQL under DATA_DIR.",
+    )
+    pool_size: int = Field(default=10, ge=1, description="Connections kept open per process.")
+    max_overflow: int = Field(default=10, ge=0, description="Extra connections under bursts.")
+    pool_timeout: float = Field(
+        default=5.0, gt=0, description="Seconds to wait for a free connection before a 503."
+    )
+    pool_recycle: int = Field(
+        default=1800, description="Seconds after which a connection is replaced (-1: never)."
+    )
+    pool_pre_ping: bool = Field(
+        default=True,
+        description="Test each connection on checkout, so a restart of the "
+        "database costs one failed ping, not one failed request.",
+    )
+    connect_timeout: float = Field(default=5.0, gt=0, description="Seconds to open a connection.")
+    statement_timeout_ms: int = Field(
+        default=15_000, ge=0, description="Server-side cap on any statement (0: none)."
+    )
+    echo: bool = Field(default=False, description="Log every SQL statement (dev only).")
+
+
+class RedisSettings(BaseSettings):
+    model_config = _section("REDIS_")
+
+    url: str | None = Field(
+        default=None,
+        description="redis:// URL. Unset: `make run` starts an embedded Redis under DATA_DIR.",
+    )
+    max_connections: int = Field(default=50, ge=1, description="Size of the client's pool.")
+    socket_timeout: float = Field(
+        default=1.0, gt=0, description="Seconds before a Redis call gives up."
+    )
+    key_prefix: str = Field(
+        default="rb:", description="Prefix of every key the API writes (cache, limits, breakers)."
+    )
+
+
+class HttpSettings(BaseSettings):
+    model_config = _section("")
+
+    host: str = Field(default="127.0.0.1", description="Interface the API listens on.")
+    port: int = Field(default=8000, ge=1, le=65535, description="Port the API listens on.")
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Comma-separated origins allowed by CORS (empty: CORS off).",
+    )
+    max_body_bytes: int = Field(
+        default=1_048_576, ge=1024, description="Largest request body accepted (413 beyond)."
+    )
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Comma-separated proxy IPs whose X-Forwarded-For is believed.",
+    )
+
+    @field_validator("cors_origins", "trusted_proxies", mode="before")
+    @classmethod
+    def _split_commas(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return value
+
+
+class CelerySettings(BaseSettings):
+    model_config = _section("CELERY_")
+
+    broker_url: str | None = Field(
+        default=None, description="Celery broker. Unset: the same Redis as REDIS_URL."
+    )
+    visibility_timeout_seconds: int = Field(
+        default=3600,
+        ge=1,
+        description="A task unacknowledged this long (its worker died) is delivered again.",
+    )
+    worker_concurrency: int = Field(default=2, ge=1, description="Worker processes.")
+    db_pool_size: int = Field(
+        default=2, ge=1, description="Database connections per worker process."
+    )
+
+
+class AuthSettings(BaseSettings):
+    model_config = _section("AUTH_")
+
+    jwt_keys: dict[str, SecretStr] = Field(
+        default_factory=lambda: {"dev-1": SecretStr(f"{DEV_SECRET_PREFIX}jwt-signing-key-0001")},
+        description='JSON key ring {"kid": "secret"} for HS256 access tokens. Keep the '
+        "previous key in the ring after a rotation until its tokens have expired.",
+    )
+    jwt_active_kid: str = Field(default="dev-1", description="Key id that signs new tokens.")
+    jwt_issuer: str = Field(default="reference-backend", description="`iss` of access tokens.")
+    jwt_audience: str = Field(default="reference-backend-api", description="`aud` of tokens.")
+    access_token_ttl_seconds: int = Field(default=900, ge=30, description="Access token life.")
+    refresh_token_ttl_days: int = Field(default=30, ge=1, description="Refresh session life.")
+    api_key_pepper: SecretStr = Field(
+        default=SecretStr(f"{DEV_SECRET_PREFIX}api-key-pepper"),
+        description="HMAC key under which API keys are stored (only the keyed hash is kept).",
+    )
+    api_key_rotation_grace_hours: float = Field(
+        default=24, ge=0, description="How long a rotated API key keeps working."
+    )
+    password_hash_concurrency: int = Field(
+        default=2, ge=1, description="Password hashes computed at once per process (CPU bound)."
+    )
+
+    @model_validator(mode="after")
+    def _active_kid_is_in_ring(self) -> AuthSettings:
+        if self.jwt_active_kid not in self.jwt_keys:
+            raise ValueError(f"AUTH_JWT_ACTIVE_KID {self.jwt_active_kid!r} is not in AUTH_JWT_KEYS")
+        return self
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", case_sensitive=False)
+
+    app_env: Environment = Field(
+        default=Environment.DEV,
+        description="dev | test | prod. prod refuses to start with a default or missing secret.",
+    )
+    log_level: str = Field(default="INFO", description="Root log level.")
+    log_json: bool | None = Field(
+        default=None, description="JSON log lines (default: on in prod, off elsewhere)."
+    )
+    data_dir: Path = Field(
+        default=Path(".data"),
+        description="Where `make run` keeps the embedded databases, secrets and files.",
+    )
+    admin_email: str = Field(
+        default="admin@example.com", description="Admin account created by the demo seed."
+    )
+    admin_password: SecretStr | None = Field(
+        default=None,
+        description="Its password. Unset: generated once, printed, kept in DATA_DIR (0600).",
+    )
+
+    http: HttpSettings = Field(default_factory=HttpSettings)
+    db: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    redis: RedisSettings = Field(default_factory=RedisSettings)
+    auth: AuthSettings = Field(default_factory=AuthSettings)
+    celery: CelerySettings = Field(default_factory=CelerySettings)
+
+    @property
+    def is_prod(self) -> bool:
+        return self.app_env is Environment.PROD
+
+    @property
+    def json_logs(self) -> bool:
+        return self.is_prod if self.log_json is None else self.log_json
+
+    @model_validator(mode="after")
+    def _refuse_dev_secrets_in_prod(self) -> Settings:
+        if not self.is_prod:
+            return self
+        problems = [
+            f"{env_var} is {'missing' if value is None else 'a development default'}"
+            for env_var, value in self._secrets().items()
+            if value is None or value.startswith(DEV_SECRET_PREFIX) or not value
+        ]
+        if self.db.url is None:
+            problems.append("DATABASE_URL is missing (no embedded database in prod)")
+        if self.redis.url is None:
+            problems.append("REDIS_URL is missing (no embedded Redis in prod)")
+        if problems:
+            raise ValueError(
+                "APP_ENV=prod refuses to start: " + "; ".join(problems) + ". Set them in the "
+                "environment or a secret store; see the settings table in README.md."
+            )
+        return self
+
+    def _secrets(self) -> dict[str, str | None]:
+        """Secret settings by env var name, as plain strings, for the prod check only."""
+        secrets: dict[str, str | None] = {
+            "AUTH_API_KEY_PEPPER": self.auth.api_key_pepper.get_secret_value(),
+        }
+        for kid, key in self.auth.jwt_keys.items():
+            secrets[f"AUTH_JWT_KEYS[{kid}]"] = key.get_secret_value()
+        return secrets
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read from the environment on first use."""
+    return Settings()

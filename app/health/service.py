@@ -1,0 +1,61 @@
+"""Readiness: can this process serve requests right now?"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+import structlog
+from redis.asyncio import Redis
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+logger = structlog.get_logger(__name__)
+
+# A probe must answer fast even when a dependency hangs: orchestrators call it every few seconds.
+CHECK_TIMEOUT_SECONDS = 2.0
+
+
+@dataclass(frozen=True)
+class Readiness:
+    checks: dict[str, str]
+    details: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def ready(self) -> bool:
+        return all(status == "ok" for status in self.checks.values())
+
+    @property
+    def failing(self) -> list[str]:
+        return [name for name, status in self.checks.items() if status != "ok"]
+
+
+async def _database(engine: AsyncEngine) -> None:
+    async with engine.connect() as connection:
+        await connection.execute(text("SELECT 1"))
+
+
+async def _redis(redis: Redis) -> None:
+    await redis.ping()
+
+
+async def _run(name: str, probe: Callable[[], Awaitable[None]]) -> tuple[str, str]:
+    try:
+        await asyncio.wait_for(probe(), timeout=CHECK_TIMEOUT_SECONDS)
+    except TimeoutError:
+        logger.warning("readiness_check_failed", dependency=name, error="timeout")
+        return name, "timeout"
+    except Exception as exc:  # noqa: BLE001 - any failure means "not ready", reported by name
+        logger.warning("readiness_check_failed", dependency=name, error=type(exc).__name__)
+        return name, "unreachable"
+    return name, "ok"
+
+
+async def check_readiness(*, engine: AsyncEngine, redis: Redis) -> Readiness:
+    """Probes PostgreSQL and Redis concurrently, each bounded by `CHECK_TIMEOUT_SECONDS`."""
+    results = await asyncio.gather(
+        _run("database", lambda: _database(engine)),
+        _run("redis", lambda: _redis(redis)),
+    )
+    return Readiness(checks=dict(results))

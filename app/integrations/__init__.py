@@ -1,0 +1,1 @@
+"""Integrations with external systems (the payment provider)."""

@@ -1,0 +1,1 @@
+"""Orders: products, stock, idempotent ordering, payments and exports."""

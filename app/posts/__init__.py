@@ -1,0 +1,1 @@
+"""Posts: the read-heavy domain (feeds, tags, comments, attachments, export)."""

@@ -1,0 +1,1 @@
+"""Outbound webhooks: endpoints, signed deliveries and their retries."""

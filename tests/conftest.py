@@ -1,0 +1,200 @@
+"""The test harness: real PostgreSQL and Redis, a fresh database per run, isolation per test.
+
+- The schema comes from `alembic upgrade head`, never from `create_all`.
+- Each test runs inside an outer transaction that is rolled back at the end; the app's
+  sessions join it with `join_transaction_mode="create_savepoint"`, so code under test may
+  commit freely and still leaves nothing behind.
+- Each test gets its own Redis key prefix, deleted afterwards.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+import yaml
+from asgi_lifespan import LifespanManager
+from fastapi import FastAPI
+from redis.asyncio import Redis
+from sqlalchemy import make_url, text
+from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+from app.core.config import DatabaseSettings, Environment, RedisSettings, Settings, get_settings
+from app.core.db import create_engine
+from app.devstack.migrate import upgrade_to_head
+from app.main import create_app
+from tests.services import postgres_server_url, redis_server_url
+
+ROOT = Path(__file__).resolve().parents[1]
+CHECKLIST_IDS: frozenset[str] = frozenset()
+
+
+def _load_checklist_ids() -> frozenset[str]:
+    data = yaml.safe_load((ROOT / "docs" / "checklist.yaml").read_text())
+    ids: set[str] = set()
+    for section in ("checklist", "anti_patterns"):
+        for group in data[section].values():
+            ids.update(group["items"])
+    ids.update(data["guides"])
+    return frozenset(ids)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    global CHECKLIST_IDS  # noqa: PLW0603 - read once per run
+    CHECKLIST_IDS = _load_checklist_ids()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """An unknown checklist id is a typo that would silently prove nothing: fail collection."""
+    for item in items:
+        for marker in item.iter_markers("checklist"):
+            for checklist_id in marker.args:
+                if checklist_id not in CHECKLIST_IDS:
+                    raise pytest.UsageError(
+                        f"{item.nodeid}: unknown checklist id {checklist_id!r} "
+                        "(see docs/checklist.yaml)"
+                    )
+
+
+@dataclass(frozen=True)
+class ServiceUrls:
+    database_url: str
+    redis_url: str
+    run_id: str
+
+
+@pytest.fixture(scope="session")
+def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceUrls]:
+    """A fresh, migrated database for this run on a real PostgreSQL, and a real Redis."""
+    run_id = uuid.uuid4().hex[:10]
+    workdir = tmp_path_factory.mktemp("services")
+    with ExitStack() as stack:
+        server_url = stack.enter_context(postgres_server_url(stack, workdir))
+        redis_url = stack.enter_context(redis_server_url(stack, workdir))
+        database = f"test_{run_id}"
+        asyncio.run(_admin(server_url, f'CREATE DATABASE "{database}"'))
+        stack.callback(
+            lambda: asyncio.run(_admin(server_url, f'DROP DATABASE "{database}" WITH (FORCE)'))
+        )
+        database_url = (
+            make_url(server_url).set(database=database).render_as_string(hide_password=False)
+        )
+        upgrade_to_head(database_url)
+        # Subprocesses (the Celery worker, a second API) and `get_settings()` see the same.
+        os.environ.update(
+            DATABASE_URL=database_url,
+            REDIS_URL=redis_url,
+            APP_ENV="test",
+            REDIS_KEY_PREFIX=f"test:{run_id}:",
+        )
+        get_settings.cache_clear()
+        yield ServiceUrls(database_url=database_url, redis_url=redis_url, run_id=run_id)
+        get_settings.cache_clear()
+
+
+async def _admin(server_url: str, statement: str) -> None:
+    engine = create_async_engine(server_url, isolation_level="AUTOCOMMIT")
+    try:
+        async with engine.connect() as connection:
+            await connection.execute(text(statement))
+    finally:
+        await engine.dispose()
+
+
+def make_settings(services: ServiceUrls, **overrides: object) -> Settings:
+    """Settings for a test app: the run's database and Redis, a per-test Redis prefix."""
+    values: dict[str, object] = {
+        "app_env": Environment.TEST,
+        "db": DatabaseSettings(url=services.database_url),
+        "redis": RedisSettings(
+            url=services.redis_url, key_prefix=f"test:{services.run_id}:{uuid.uuid4().hex[:8]}:"
+        ),
+    }
+    values.update(overrides)
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def settings(services: ServiceUrls) -> Settings:
+    return make_settings(services)
+
+
+@pytest.fixture(scope="session")
+async def engine(services: ServiceUrls) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(DatabaseSettings(url=services.database_url))
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture
+async def connection(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """The test's outer transaction: everything the test and the app write is rolled back."""
+    async with engine.connect() as connection:
+        transaction = await connection.begin()
+        try:
+            yield connection
+        finally:
+            if transaction.is_active:
+                await transaction.rollback()
+
+
+@pytest.fixture
+def sessionmaker(connection: AsyncConnection) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(
+        bind=connection,
+        expire_on_commit=False,
+        autoflush=False,
+        join_transaction_mode="create_savepoint",
+    )
+
+
+@pytest.fixture
+async def session(
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> AsyncIterator[AsyncSession]:
+    async with sessionmaker() as session:
+        yield session
+
+
+@pytest.fixture
+async def redis(settings: Settings) -> AsyncIterator[Redis]:
+    """A Redis client; every key under this test's prefix is deleted afterwards."""
+    client = Redis.from_url(settings.redis.url or "")
+    yield client
+    keys = [key async for key in client.scan_iter(match=f"{settings.redis.key_prefix}*")]
+    if keys:
+        await client.delete(*keys)
+    await client.aclose()
+
+
+@pytest.fixture
+async def app(
+    settings: Settings,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    redis: Redis,
+) -> AsyncIterator[FastAPI]:
+    """The real app, with its lifespan, whose sessions join the test's outer transaction."""
+    application = create_app(settings)
+    async with LifespanManager(application):
+        application.state.sessionmaker = sessionmaker
+        yield application
+
+
+@pytest.fixture
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        yield client

@@ -1,0 +1,103 @@
+"""Every error the service can answer is an RFC 9457 problem with the same members."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from pydantic import BaseModel, Field
+
+
+class Login(BaseModel):
+    email: str = Field(min_length=3)
+    password: str = Field(min_length=12)
+
+
+class Thing(BaseModel):
+    name: str
+
+
+PROBLEM_MEMBERS = {"type", "title", "status", "detail", "instance", "request_id"}
+
+pytestmark = pytest.mark.checklist("api.error-format", "anti.api.inconsistent-errors")
+
+
+def assert_problem(response: httpx.Response, status: int) -> dict[str, object]:
+    assert response.status_code == status
+    assert response.headers["content-type"] == "application/problem+json"
+    body: dict[str, object] = response.json()
+    assert body.keys() >= PROBLEM_MEMBERS
+    assert body["status"] == status
+    assert body["request_id"] == response.headers["x-request-id"]
+    return body
+
+
+async def test_unknown_route_is_a_problem(client: httpx.AsyncClient) -> None:
+    body = assert_problem(await client.get("/api/v1/nothing-here"), 404)
+    assert body["instance"] == "/api/v1/nothing-here"
+
+
+async def test_wrong_method_is_a_problem(client: httpx.AsyncClient) -> None:
+    assert_problem(await client.delete("/health/live"), 405)
+
+
+async def test_unexpected_exception_is_a_500_without_internals(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    @app.get("/boom")
+    async def boom() -> None:
+        raise RuntimeError("SELECT secret_column FROM internal_table")
+
+    response = await client.get("/boom")
+    body = assert_problem(response, 500)
+    assert "secret_column" not in response.text
+    assert "Traceback" not in response.text
+    assert body["detail"].startswith("An unexpected error occurred")  # type: ignore[union-attr]
+
+
+async def test_oversized_body_is_413(client: httpx.AsyncClient) -> None:
+    response = await client.post("/health/live", content=b"x" * 2_000_000)
+    assert_problem(response, 413)
+
+
+@pytest.mark.checklist("api.validation")
+async def test_validation_error_lists_fields_without_echoing_values(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    @app.post("/probe")
+    async def probe(login: Login) -> dict[str, str]:
+        return {"email": login.email}
+
+    response = await client.post("/probe", json={"email": "a", "password": "hunter2"})
+    body = assert_problem(response, 422)
+    fields = {error["field"] for error in body["errors"]}  # type: ignore[attr-defined]
+    assert fields == {"body.email", "body.password"}
+    assert "hunter2" not in response.text
+
+
+async def test_malformed_json_is_422_not_500(app: FastAPI, client: httpx.AsyncClient) -> None:
+    @app.post("/probe-json")
+    async def probe(thing: Thing) -> dict[str, str]:
+        return {"name": thing.name}
+
+    response = await client.post(
+        "/probe-json", content=b"{not json", headers={"content-type": "application/json"}
+    )
+    assert_problem(response, 422)
+
+
+async def test_request_id_is_echoed_when_sane_and_replaced_when_not(
+    client: httpx.AsyncClient,
+) -> None:
+    sane = await client.get("/health/live", headers={"X-Request-ID": "abc-123-def-456"})
+    assert sane.headers["x-request-id"] == "abc-123-def-456"
+    hostile = await client.get("/health/live", headers={"X-Request-ID": "x\r\nSet-Cookie: a=b"})
+    assert hostile.headers["x-request-id"] != "x\r\nSet-Cookie: a=b"
+    assert len(hostile.headers["x-request-id"]) == 32
+
+
+async def test_security_headers_on_every_response(client: httpx.AsyncClient) -> None:
+    response = await client.get("/health/live")
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert response.headers["x-frame-options"] == "DENY"
+    assert "default-src 'none'" in response.headers["content-security-policy"]

@@ -1,0 +1,1 @@
+"""The Celery worker and beat: background work, running the same domain services as the API."""
