@@ -23,6 +23,7 @@ from app.core.middleware import (
     RequestIdMiddleware,
     SecurityHeadersMiddleware,
 )
+from app.core.openapi import install_openapi
 from app.core.redis import create_redis
 from app.health.router import router as health_router
 
@@ -44,7 +45,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
-            await redis.aclose()
+            # The client was given its pool, so it does not close it unless told to.
+            await redis.aclose(close_connection_pool=True)
             await engine.dispose()
             logger.info("api_stopped")
 
@@ -82,6 +84,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(RequestIdMiddleware)
 
     register_error_handlers(app)
+    install_openapi(app)
     app.include_router(health_router)
     app.include_router(api_router)
     return app

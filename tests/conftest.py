@@ -15,11 +15,9 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
-from pathlib import Path
 
 import httpx
 import pytest
-import yaml
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from redis.asyncio import Redis
@@ -38,35 +36,7 @@ from app.devstack.migrate import upgrade_to_head
 from app.main import create_app
 from tests.services import postgres_server_url, redis_server_url
 
-ROOT = Path(__file__).resolve().parents[1]
-CHECKLIST_IDS: frozenset[str] = frozenset()
-
-
-def _load_checklist_ids() -> frozenset[str]:
-    data = yaml.safe_load((ROOT / "docs" / "checklist.yaml").read_text())
-    ids: set[str] = set()
-    for section in ("checklist", "anti_patterns"):
-        for group in data[section].values():
-            ids.update(group["items"])
-    ids.update(data["guides"])
-    return frozenset(ids)
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    global CHECKLIST_IDS  # noqa: PLW0603 - read once per run
-    CHECKLIST_IDS = _load_checklist_ids()
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """An unknown checklist id is a typo that would silently prove nothing: fail collection."""
-    for item in items:
-        for marker in item.iter_markers("checklist"):
-            for checklist_id in marker.args:
-                if checklist_id not in CHECKLIST_IDS:
-                    raise pytest.UsageError(
-                        f"{item.nodeid}: unknown checklist id {checklist_id!r} "
-                        "(see docs/checklist.yaml)"
-                    )
+pytest_plugins = ["pytester", "tests.checklist_plugin"]
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,11 @@ class Environment(StrEnum):
 
 def _section(prefix: str) -> SettingsConfigDict:
     return SettingsConfigDict(
-        env_prefix=prefix, env_file=".env", extra="ignore", case_sensitive=False
+        env_prefix=prefix,
+        env_file=".env",
+        extra="ignore",
+        case_sensitive=False,
+        env_ignore_empty=True,
     )
 
 
@@ -151,7 +155,9 @@ class AuthSettings(BaseSettings):
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore", case_sensitive=False)
+    model_config = SettingsConfigDict(
+        env_file=".env", extra="ignore", case_sensitive=False, env_ignore_empty=True
+    )
 
     app_env: Environment = Field(
         default=Environment.DEV,

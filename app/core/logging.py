@@ -34,7 +34,7 @@ _SENSITIVE_TEXT = (
         ),
         r"\1\2" + REDACTED,
     ),
-    (re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^:/\s@]+):[^@/\s]+@"), r"\1:" + REDACTED + "@"),
+    (re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^:/\s@]*):[^@/\s]+@"), r"\1:" + REDACTED + "@"),
 )
 
 

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 
 import httpx
 import pytest
+from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app.core.config import DatabaseSettings
 from app.core.db import SessionDep, create_sessionmaker
 from app.core.errors import Conflict
-
-pytestmark = pytest.mark.checklist("db.transactions", "anti.db.no-transactions")
+from app.main import create_app
+from tests.conftest import ServiceUrls, make_settings
 
 
 @pytest.fixture
@@ -32,6 +35,7 @@ async def _count(engine: AsyncEngine) -> int:
         return int((await connection.execute(text("SELECT count(*) FROM uow_probe"))).scalar_one())
 
 
+@pytest.mark.checklist("db.transactions", "anti.db.no-transactions")
 async def test_a_failing_commit_yields_an_error_response_not_a_200(
     committing_app: FastAPI, client: httpx.AsyncClient
 ) -> None:
@@ -52,6 +56,7 @@ async def test_a_failing_commit_yields_an_error_response_not_a_200(
     assert response.headers["content-type"] == "application/problem+json"
 
 
+@pytest.mark.checklist("db.transactions", "anti.db.no-transactions")
 async def test_handler_success_commits_once(
     committing_app: FastAPI, client: httpx.AsyncClient, engine: AsyncEngine
 ) -> None:
@@ -64,6 +69,7 @@ async def test_handler_success_commits_once(
     assert await _count(engine) == 2
 
 
+@pytest.mark.checklist("db.transactions", "anti.db.no-transactions")
 async def test_an_error_after_a_write_rolls_the_whole_request_back(
     committing_app: FastAPI, client: httpx.AsyncClient, engine: AsyncEngine
 ) -> None:
@@ -75,3 +81,54 @@ async def test_an_error_after_a_write_rolls_the_whole_request_back(
     response = await client.post("/probe/half-done")
     assert response.status_code == 409
     assert await _count(engine) == 0
+
+
+@pytest.mark.checklist("db.pooling", "perf.db-pooling", "anti.db.no-pooling")
+async def test_pool_is_sized_from_settings_and_an_exhausted_pool_answers_503_fast(
+    services: ServiceUrls,
+) -> None:
+    settings = make_settings(
+        services,
+        db=DatabaseSettings(
+            url=services.database_url, pool_size=1, max_overflow=0, pool_timeout=0.5
+        ),
+    )
+    app = create_app(settings)
+
+    @app.get("/probe/db")
+    async def probe(session: SessionDep) -> dict[str, int]:
+        return {"one": int((await session.execute(text("SELECT 1"))).scalar_one())}
+
+    async with LifespanManager(app):
+        pool = app.state.engine.pool
+        assert (pool.size(), pool._max_overflow, pool._timeout) == (1, 0, 0.5)
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            assert (await client.get("/probe/db")).json() == {"one": 1}
+            async with app.state.engine.connect():  # the only connection is now taken
+                started = time.monotonic()
+                response = await client.get("/probe/db")
+                waited = time.monotonic() - started
+            assert (await client.get("/probe/db")).status_code == 200  # recovered
+    assert response.status_code == 503
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.headers["retry-after"] == "5"
+    assert waited < 2.0
+
+
+@pytest.mark.checklist("perf.resource-cleanup")
+async def test_lifespan_returns_every_connection_and_closes_the_pools(
+    services: ServiceUrls,
+) -> None:
+    app = create_app(make_settings(services))
+    async with LifespanManager(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            for _ in range(5):
+                assert (await client.get("/health/ready")).status_code == 200
+        engine, redis = app.state.engine, app.state.redis
+        assert engine.pool.checkedout() == 0
+    assert engine.pool.checkedin() == 0  # disposed: nothing left open
+    connections = [*redis.connection_pool._get_free_connections()]
+    connections += [*redis.connection_pool._get_in_use_connections()]
+    assert not any(connection.is_connected for connection in connections)

@@ -1,0 +1,51 @@
+"""The OpenAPI document, made to tell the truth about errors.
+
+FastAPI documents every validation error as its own `HTTPValidationError` JSON; this service
+answers problem+json. So the schema is rewritten once: every 422 (and every declared error)
+points at `Problem` under `application/problem+json`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+
+from app.core.errors import PROBLEM_JSON, Problem
+
+PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
+
+
+def install_openapi(app: FastAPI) -> None:
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        schema = get_openapi(
+            title=app.title,
+            version=app.version,
+            summary=app.summary,
+            description=app.description,
+            routes=app.routes,
+        )
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        components.update(
+            Problem.model_json_schema(ref_template="#/components/schemas/{model}").pop("$defs", {})
+        )
+        components["Problem"] = Problem.model_json_schema(
+            ref_template="#/components/schemas/{model}"
+        )
+        components["Problem"].pop("$defs", None)
+        for path_item in schema.get("paths", {}).values():
+            for operation in path_item.values():
+                if not isinstance(operation, dict) or "responses" not in operation:
+                    continue
+                for status, response in operation["responses"].items():
+                    if status.startswith(("4", "5")):
+                        response["content"] = {PROBLEM_JSON: {"schema": PROBLEM_REF}}
+        for unused in ("HTTPValidationError", "ValidationError"):
+            components.pop(unused, None)
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -1,0 +1,77 @@
+from __future__ import annotations
+
+import pytest
+from pydantic import SecretStr, ValidationError
+
+from app.core.config import AuthSettings, DatabaseSettings, RedisSettings, Settings
+
+STRONG_KEY = "k" * 48
+
+
+def test_prod_refuses_to_start_with_development_secrets() -> None:
+    with pytest.raises(ValidationError) as failure:
+        Settings(
+            app_env="prod",
+            db=DatabaseSettings(url="postgresql+asyncpg://db/app"),
+            redis=RedisSettings(url="redis://cache:6379/0"),
+        )
+    message = str(failure.value)
+    assert "APP_ENV=prod refuses to start" in message
+    assert "AUTH_API_KEY_PEPPER is a development default" in message
+    assert "AUTH_JWT_KEYS[dev-1] is a development default" in message
+
+
+def test_prod_refuses_to_start_without_database_and_redis() -> None:
+    with pytest.raises(ValidationError, match=r"DATABASE_URL is missing.*REDIS_URL is missing"):
+        Settings(
+            app_env="prod",
+            auth=AuthSettings(
+                jwt_keys={"k1": SecretStr(STRONG_KEY)},
+                jwt_active_kid="k1",
+                api_key_pepper=SecretStr(STRONG_KEY),
+            ),
+        )
+
+
+def test_prod_starts_with_real_secrets() -> None:
+    settings = Settings(
+        app_env="prod",
+        db=DatabaseSettings(url="postgresql+asyncpg://db/app"),
+        redis=RedisSettings(url="redis://cache:6379/0"),
+        auth=AuthSettings(
+            jwt_keys={"k1": SecretStr(STRONG_KEY)},
+            jwt_active_kid="k1",
+            api_key_pepper=SecretStr(STRONG_KEY),
+        ),
+    )
+    assert settings.is_prod
+    assert settings.json_logs
+
+
+def test_settings_come_from_flat_environment_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DATABASE_POOL_SIZE", "7")
+    monkeypatch.setenv("REDIS_KEY_PREFIX", "svc:")
+    monkeypatch.setenv("CORS_ORIGINS", "https://a.example, https://b.example")
+    settings = Settings()
+    assert settings.db.pool_size == 7
+    assert settings.redis.key_prefix == "svc:"
+    assert settings.http.cors_origins == ["https://a.example", "https://b.example"]
+
+
+def test_secrets_never_appear_in_the_settings_repr() -> None:
+    settings = Settings(auth=AuthSettings(api_key_pepper=SecretStr("pepper-value-123")))
+    assert "pepper-value-123" not in repr(settings)
+    assert "pepper-value-123" not in str(settings.model_dump())
+
+
+def test_every_setting_is_documented_in_the_readme() -> None:
+    from pathlib import Path  # noqa: PLC0415
+
+    from tests.core.settings_table import BEGIN, END, settings_table  # noqa: PLC0415
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    documented = readme.split(BEGIN, 1)[1].split(END, 1)[0].strip()
+    assert documented == settings_table(), (
+        "README.md's settings table is stale: regenerate it with "
+        "`uv run python -m tests.core.settings_table`"
+    )

@@ -1,0 +1,76 @@
+"""`make run` end to end: embedded servers, migrations, seed, three children; Ctrl-C cleans up."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import psutil
+
+from app.devstack.embedded import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _processes_using(path: Path) -> list[psutil.Process]:
+    found = []
+    for process in psutil.process_iter(["cmdline"]):
+        cmdline = " ".join(process.info["cmdline"] or [])
+        if str(path) in cmdline:
+            found.append(process)
+    return found
+
+
+def test_run_serves_ready_and_ctrl_c_leaves_no_process_behind(tmp_path: Path) -> None:
+    port = free_port()
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in {"DATABASE_URL", "REDIS_URL", "REDIS_KEY_PREFIX", "APP_ENV"}
+    }
+    env.update(DATA_DIR=str(tmp_path / "data"), PORT=str(port), ADMIN_PASSWORD="")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "app.devstack"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    output: list[str] = []
+    try:
+        assert process.stdout is not None
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            line = process.stdout.readline()
+            output.append(line)
+            if "ready in" in line or process.poll() is not None:
+                break
+        assert any("ready in" in line for line in output), "".join(output)
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health/ready") as response:
+            assert response.status == 200
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/docs") as response:
+            assert response.status == 200
+        assert any("generated admin password" in line for line in output)
+        assert (tmp_path / "data" / "admin-password").stat().st_mode & 0o777 == 0o600
+
+        spawned = psutil.Process(process.pid).children(recursive=True)
+        spawned += _processes_using(tmp_path)
+        assert len(spawned) >= 5  # api, worker (+ its pool), beat, postgres, redis
+
+        stopped_at = time.monotonic()
+        process.send_signal(signal.SIGINT)
+        process.communicate(timeout=15)
+        elapsed = time.monotonic() - stopped_at
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 0
+    assert elapsed < 10
+    assert [p for p in spawned if p.is_running() and p.status() != psutil.STATUS_ZOMBIE] == []
+    assert _processes_using(tmp_path) == []
