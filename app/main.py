@@ -14,6 +14,7 @@ from fastapi import FastAPI
 from starlette.middleware.cors import CORSMiddleware
 
 from app.api import api_router
+from app.auth.service import AuthTools
 from app.core.config import Settings, get_settings
 from app.core.db import create_engine, create_sessionmaker
 from app.core.errors import UnhandledErrorMiddleware, register_error_handlers
@@ -24,6 +25,7 @@ from app.core.middleware import (
     SecurityHeadersMiddleware,
 )
 from app.core.openapi import install_openapi
+from app.core.pagination import CursorCodec
 from app.core.redis import create_redis
 from app.health.router import router as health_router
 
@@ -41,6 +43,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.engine = engine
         app.state.sessionmaker = create_sessionmaker(engine)
         app.state.redis = redis
+        app.state.auth = AuthTools.from_settings(settings.auth)
+        app.state.cursors = CursorCodec(settings.secret_key.get_secret_value().encode())
         logger.info("api_started", env=settings.app_env.value)
         try:
             yield

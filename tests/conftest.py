@@ -30,8 +30,15 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
-from app.core.config import DatabaseSettings, Environment, RedisSettings, Settings, get_settings
-from app.core.db import create_engine
+from app.core.config import (
+    AuthSettings,
+    DatabaseSettings,
+    Environment,
+    RedisSettings,
+    Settings,
+    get_settings,
+)
+from app.core.db import create_engine, create_sessionmaker
 from app.devstack.migrate import upgrade_to_head
 from app.main import create_app
 from tests.services import postgres_server_url, redis_server_url
@@ -92,6 +99,9 @@ def make_settings(services: ServiceUrls, **overrides: object) -> Settings:
         "redis": RedisSettings(
             url=services.redis_url, key_prefix=f"test:{services.run_id}:{uuid.uuid4().hex[:8]}:"
         ),
+        # Cheap hashing parameters keep the suite fast; the production defaults are measured by
+        # `make bench`, and tests that need realistic costs set them explicitly.
+        "auth": AuthSettings(argon2_time_cost=1, argon2_memory_kib=1024, argon2_parallelism=1),
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]
@@ -168,3 +178,27 @@ async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
         yield client
+
+
+@pytest.fixture
+async def committing_app(app: FastAPI, engine: AsyncEngine) -> AsyncIterator[FastAPI]:
+    """The app with real commits on separate connections, for tests of concurrency.
+
+    Everything but the migration-seeded RBAC tables is truncated afterwards.
+    """
+    app.state.sessionmaker = create_sessionmaker(engine)
+    yield app
+    await truncate_all(engine)
+
+
+async def truncate_all(engine: AsyncEngine) -> None:
+    keep = {"alembic_version", "roles", "permissions", "role_permissions"}
+    async with engine.begin() as connection:
+        tables = (
+            await connection.execute(
+                text("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+            )
+        ).scalars()
+        names = [f'"{name}"' for name in tables if name not in keep]
+        if names:
+            await connection.execute(text(f"TRUNCATE {', '.join(names)} CASCADE"))

@@ -19,6 +19,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 # Placeholder secrets that make `make run` work with nothing configured. They are public (they are
 # in this file), so `APP_ENV=prod` refuses to start while any of them is in use.
 DEV_SECRET_PREFIX = "dev-insecure-"  # noqa: S105 - a marker, not a secret
+MIN_SECRET_LENGTH = 32
 
 
 class Environment(StrEnum):
@@ -146,6 +147,9 @@ class AuthSettings(BaseSettings):
     password_hash_concurrency: int = Field(
         default=2, ge=1, description="Password hashes computed at once per process (CPU bound)."
     )
+    argon2_time_cost: int = Field(default=3, ge=1, description="argon2id iterations.")
+    argon2_memory_kib: int = Field(default=65536, ge=1024, description="argon2id memory (KiB).")
+    argon2_parallelism: int = Field(default=4, ge=1, description="argon2id lanes.")
 
     @model_validator(mode="after")
     def _active_kid_is_in_ring(self) -> AuthSettings:
@@ -170,6 +174,10 @@ class Settings(BaseSettings):
     data_dir: Path = Field(
         default=Path(".data"),
         description="Where `make run` keeps the embedded databases, secrets and files.",
+    )
+    secret_key: SecretStr = Field(
+        default=SecretStr(f"{DEV_SECRET_PREFIX}secret-key-for-signing-cursors"),
+        description="Signs pagination cursors and other tamper-evident values.",
     )
     admin_email: str = Field(
         default="admin@example.com", description="Admin account created by the demo seed."
@@ -197,11 +205,14 @@ class Settings(BaseSettings):
     def _refuse_dev_secrets_in_prod(self) -> Settings:
         if not self.is_prod:
             return self
-        problems = [
-            f"{env_var} is {'missing' if value is None else 'a development default'}"
-            for env_var, value in self._secrets().items()
-            if value is None or value.startswith(DEV_SECRET_PREFIX) or not value
-        ]
+        problems = []
+        for env_var, value in self._secrets().items():
+            if not value:
+                problems.append(f"{env_var} is missing")
+            elif value.startswith(DEV_SECRET_PREFIX):
+                problems.append(f"{env_var} is a development default")
+            elif len(value) < MIN_SECRET_LENGTH:
+                problems.append(f"{env_var} is shorter than {MIN_SECRET_LENGTH} characters")
         if self.db.url is None:
             problems.append("DATABASE_URL is missing (no embedded database in prod)")
         if self.redis.url is None:
@@ -213,9 +224,10 @@ class Settings(BaseSettings):
             )
         return self
 
-    def _secrets(self) -> dict[str, str | None]:
+    def _secrets(self) -> dict[str, str]:
         """Secret settings by env var name, as plain strings, for the prod check only."""
-        secrets: dict[str, str | None] = {
+        secrets: dict[str, str] = {
+            "SECRET_KEY": self.secret_key.get_secret_value(),
             "AUTH_API_KEY_PEPPER": self.auth.api_key_pepper.get_secret_value(),
         }
         for kid, key in self.auth.jwt_keys.items():

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from app.core.config import DatabaseSettings
+from app.core.errors import AppError
 
 
 def create_engine(settings: DatabaseSettings, **overrides: Any) -> AsyncEngine:
@@ -62,12 +63,18 @@ async def unit_of_work(request: Request) -> AsyncIterator[AsyncSession]:
 
     Used with `Depends(..., scope="function")`, so the commit runs after the handler but before
     the response is sent: a failed commit becomes an error response, never a 2xx followed by
-    lost data.
+    lost data. An `AppError` with `persist_changes` commits what was flushed before it.
     """
     sessionmaker: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
     async with sessionmaker() as session:
         try:
             yield session
+        except AppError as error:
+            if error.persist_changes:
+                await session.commit()
+            else:
+                await session.rollback()
+            raise
         except BaseException:
             await session.rollback()
             raise

@@ -39,6 +39,9 @@ class AppError(Exception):
     status: ClassVar[int] = 400
     title: ClassVar[str] = "Bad request"
     slug: ClassVar[str | None] = None
+    # True for the rare error whose side effects must survive it (a detected token theft
+    # revokes the session *and* answers 401): the unit of work commits before re-raising.
+    persist_changes: ClassVar[bool] = False
 
     def __init__(
         self,

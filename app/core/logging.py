@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import logging.config
 import re
+import sys
 from collections.abc import Mapping
 from typing import Any
 
@@ -85,6 +86,25 @@ def _render_exception_redacted(_: Any, __: str, event_dict: EventDict) -> EventD
     return event_dict
 
 
+class StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever `sys.stderr` is at the time of the write.
+
+    A plain StreamHandler keeps the stream it was built with; test runners and process
+    supervisors swap `sys.stderr`, and a handler still holding the old (closed) one loses lines.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _: Any) -> None:
+        pass
+
+
 def _shared_processors() -> list[Processor]:
     return [
         structlog.contextvars.merge_contextvars,
@@ -128,7 +148,7 @@ def configure_logging(*, level: str = "INFO", json: bool = False) -> None:
                     "foreign_pre_chain": shared,
                 }
             },
-            "handlers": {"default": {"class": "logging.StreamHandler", "formatter": "structlog"}},
+            "handlers": {"default": {"()": StderrHandler, "formatter": "structlog"}},
             "root": {"handlers": ["default"], "level": level.upper()},
             "loggers": {
                 # uvicorn installs its own handlers; route them through ours instead.

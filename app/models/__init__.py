@@ -4,6 +4,29 @@ Models live together, not in their domains, so relationships across domains (an 
 customer is a user) need no import cycles.
 """
 
+from app.models.auth import (
+    ApiKey,
+    ApiKeyScope,
+    AuthSession,
+    Permission,
+    RefreshToken,
+    Role,
+    RolePermission,
+)
 from app.models.base import Base, Entity, Timestamped
+from app.models.users import User, UserRole
 
-__all__ = ["Base", "Entity", "Timestamped"]
+__all__ = [
+    "ApiKey",
+    "ApiKeyScope",
+    "AuthSession",
+    "Base",
+    "Entity",
+    "Permission",
+    "RefreshToken",
+    "Role",
+    "RolePermission",
+    "Timestamped",
+    "User",
+    "UserRole",
+]

@@ -19,12 +19,26 @@ def test_prod_refuses_to_start_with_development_secrets() -> None:
     assert "APP_ENV=prod refuses to start" in message
     assert "AUTH_API_KEY_PEPPER is a development default" in message
     assert "AUTH_JWT_KEYS[dev-1] is a development default" in message
+    assert "SECRET_KEY is a development default" in message
 
 
-def test_prod_refuses_to_start_without_database_and_redis() -> None:
+def test_prod_refuses_short_secrets() -> None:
+    with pytest.raises(ValidationError, match="SECRET_KEY is shorter than 32 characters"):
+        Settings(
+            app_env="prod",
+            secret_key=SecretStr("short"),
+            db=DatabaseSettings(url="postgresql+asyncpg://db/app"),
+            redis=RedisSettings(url="redis://cache:6379/0"),
+        )
+
+
+def test_prod_refuses_to_start_without_database_and_redis(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.delenv("REDIS_URL", raising=False)
     with pytest.raises(ValidationError, match=r"DATABASE_URL is missing.*REDIS_URL is missing"):
         Settings(
             app_env="prod",
+            secret_key=SecretStr(STRONG_KEY),
             auth=AuthSettings(
                 jwt_keys={"k1": SecretStr(STRONG_KEY)},
                 jwt_active_kid="k1",
@@ -36,6 +50,7 @@ def test_prod_refuses_to_start_without_database_and_redis() -> None:
 def test_prod_starts_with_real_secrets() -> None:
     settings = Settings(
         app_env="prod",
+        secret_key=SecretStr(STRONG_KEY),
         db=DatabaseSettings(url="postgresql+asyncpg://db/app"),
         redis=RedisSettings(url="redis://cache:6379/0"),
         auth=AuthSettings(

@@ -1,0 +1,107 @@
+"""Authorization is stated by every route and enforced the same way everywhere.
+
+`MATRIX` is the access table of the whole API: who may call each route. A route added
+without a row here fails `test_every_route_is_in_the_matrix`; a route that states no policy
+fails `test_every_route_states_a_policy`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Literal
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from fastapi.dependencies.models import Dependant
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.auth.dependencies import is_policy
+from tests.factories import create_account
+from tests.routes import served_routes
+
+Who = Literal["anyone", "signed-in", "member", "moderator", "admin"]
+ROLES = ["anonymous", "member", "moderator", "admin"]
+ALLOWED: dict[Who, set[str]] = {
+    "anyone": {"anonymous", "member", "moderator", "admin"},
+    "signed-in": {"member", "moderator", "admin"},
+    "member": {"member", "moderator", "admin"},
+    "moderator": {"moderator", "admin"},
+    "admin": {"admin"},
+}
+
+# (method, path) -> the least privileged caller allowed. Ownership rules come on top and are
+# tested per domain (another user's object answers 404).
+MATRIX: dict[tuple[str, str], Who] = {
+    ("GET", "/health/live"): "anyone",
+    ("GET", "/health/ready"): "anyone",
+    ("POST", "/api/v1/auth/register"): "anyone",
+    ("POST", "/api/v1/auth/token"): "anyone",
+    ("POST", "/api/v1/auth/refresh"): "anyone",
+    ("POST", "/api/v1/auth/logout"): "signed-in",
+    ("POST", "/api/v1/users/me/password"): "signed-in",
+    ("GET", "/api/v1/users/me"): "signed-in",
+    ("PATCH", "/api/v1/users/me"): "signed-in",
+    ("GET", "/api/v1/users"): "admin",
+    ("GET", "/api/v1/users/{user_id}"): "admin",
+    ("PUT", "/api/v1/users/{user_id}/roles"): "admin",
+    ("PATCH", "/api/v1/users/{user_id}"): "admin",
+    ("POST", "/api/v1/api-keys"): "member",
+    ("GET", "/api/v1/api-keys"): "member",
+    ("POST", "/api/v1/api-keys/{key_id}/rotate"): "member",
+    ("DELETE", "/api/v1/api-keys/{key_id}"): "member",
+}
+
+
+def _has_policy(dependant: Dependant) -> bool:
+    return is_policy(dependant.call) or any(_has_policy(d) for d in dependant.dependencies)
+
+
+@pytest.mark.checklist("auth.consistent-authz", "anti.sec.missing-authz")
+def test_every_route_states_a_policy(app: FastAPI) -> None:
+    health = {"/health/live", "/health/ready"}
+    missing = [
+        f"{served.method} {served.path}"
+        for served in served_routes(app)
+        if served.path not in health and not _has_policy(served.route.dependant)
+    ]
+    assert not missing, f"routes without Public / CurrentPrincipal / require(...): {missing}"
+
+
+@pytest.mark.checklist("auth.consistent-authz", "auth.rbac")
+def test_every_route_is_in_the_matrix(app: FastAPI) -> None:
+    served = {(served.method, served.path) for served in served_routes(app)}
+    assert served == set(MATRIX), {
+        "not in MATRIX": sorted(served - set(MATRIX)),
+        "no such route": sorted(set(MATRIX) - served),
+    }
+
+
+@pytest.fixture
+async def callers(session: AsyncSession, app: FastAPI) -> dict[str, dict[str, str]]:
+    headers = {"anonymous": {}}
+    for role in ("member", "moderator", "admin"):
+        account = await create_account(session, app, roles=(role,))
+        headers[role] = account.headers
+    return headers
+
+
+@pytest.mark.checklist("auth.rbac", "auth.consistent-authz", "anti.sec.missing-authz")
+async def test_authorization_matrix(
+    client: httpx.AsyncClient, callers: dict[str, dict[str, str]]
+) -> None:
+    failures = []
+    # Signing out ends the caller's session, so it goes last.
+    ordered = sorted(MATRIX.items(), key=lambda item: item[0][1] == "/api/v1/auth/logout")
+    for (method, path), least in ordered:
+        url = path.replace("{user_id}", str(uuid.uuid4())).replace("{key_id}", str(uuid.uuid4()))
+        for role in ROLES:
+            response = await client.request(method, url, headers=callers[role], json={})
+            allowed = role in ALLOWED[least]
+            if allowed and response.status_code in {401, 403}:
+                failures.append(f"{role} {method} {path}: {response.status_code}, expected access")
+            if not allowed:
+                expected = 401 if role == "anonymous" else 403
+                if response.status_code != expected:
+                    failures.append(f"{role} {method} {path}: {response.status_code} != {expected}")
+    assert not failures, "\n".join(failures)
