@@ -17,7 +17,7 @@ from celery.signals import worker_process_init, worker_process_shutdown
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.core.config import get_settings
-from app.core.db import create_engine, create_sessionmaker
+from app.core.db import commit, create_engine, create_sessionmaker, rollback
 
 T = TypeVar("T")
 
@@ -58,10 +58,10 @@ async def session_scope() -> AsyncIterator[AsyncSession]:
         try:
             yield session
         except BaseException:
-            await session.rollback()
+            await rollback(session)
             raise
         else:
-            await session.commit()
+            await commit(session)
 
 
 def shutdown() -> None:

@@ -7,9 +7,10 @@ and repositories only `flush()`.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated, Any
 
+import structlog
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -20,6 +21,10 @@ from sqlalchemy.ext.asyncio import (
 
 from app.core.config import DatabaseSettings
 from app.core.errors import AppError
+
+logger = structlog.get_logger(__name__)
+_AFTER_COMMIT = "after_commit_callbacks"
+AfterCommit = Callable[[], Awaitable[None]]
 
 
 def create_engine(settings: DatabaseSettings, **overrides: Any) -> AsyncEngine:
@@ -52,6 +57,32 @@ def create_engine(settings: DatabaseSettings, **overrides: Any) -> AsyncEngine:
     return create_async_engine(settings.url, **options)
 
 
+def on_commit(session: AsyncSession, callback: AfterCommit) -> None:
+    """Runs `callback` once the session's transaction has committed, never if it rolls back.
+
+    For side effects that must not happen for a write that didn't (invalidating a cache,
+    nudging a Celery relay). They are best-effort: a failure is logged, not raised, because
+    the data is already committed; whatever must not be lost goes through the outbox table.
+    """
+    session.info.setdefault(_AFTER_COMMIT, []).append(callback)
+
+
+async def commit(session: AsyncSession) -> None:
+    """Commits, then runs the `on_commit` callbacks. The only commit of the API and worker."""
+    await session.commit()
+    callbacks: list[AfterCommit] = session.info.pop(_AFTER_COMMIT, [])
+    for callback in callbacks:
+        try:
+            await callback()
+        except Exception:
+            logger.warning("after_commit_callback_failed", callback=repr(callback), exc_info=True)
+
+
+async def rollback(session: AsyncSession) -> None:
+    session.info.pop(_AFTER_COMMIT, None)
+    await session.rollback()
+
+
 def create_sessionmaker(bind: Any) -> async_sessionmaker[AsyncSession]:
     # expire_on_commit=False: objects stay readable after the commit that happens before the
     # response is serialized; nothing lazy-loads behind the handler's back.
@@ -71,15 +102,15 @@ async def unit_of_work(request: Request) -> AsyncIterator[AsyncSession]:
             yield session
         except AppError as error:
             if error.persist_changes:
-                await session.commit()
+                await commit(session)
             else:
-                await session.rollback()
+                await rollback(session)
             raise
         except BaseException:
-            await session.rollback()
+            await rollback(session)
             raise
         else:
-            await session.commit()
+            await commit(session)
 
 
 SessionDep = Annotated[AsyncSession, Depends(unit_of_work, scope="function")]

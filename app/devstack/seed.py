@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth import service as auth
 from app.core.config import Settings
-from app.core.db import create_engine, create_sessionmaker
+from app.core.db import commit, create_engine, create_sessionmaker
 from app.users import service as users
 
 ADMIN_PASSWORD_FILE = "admin-password"  # noqa: S105 - a file name
@@ -84,7 +84,7 @@ async def seed(settings: Settings) -> list[str]:
                     roles=roles,
                 )
             ]
-            await session.commit()
+            await commit(session)
     finally:
         await engine.dispose()
     if created:

@@ -13,7 +13,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.core.config import DatabaseSettings
-from app.core.db import SessionDep, create_sessionmaker
+from app.core.db import SessionDep, create_sessionmaker, on_commit
 from app.core.errors import Conflict
 from app.main import create_app
 from tests.conftest import ServiceUrls, make_settings
@@ -132,3 +132,25 @@ async def test_lifespan_returns_every_connection_and_closes_the_pools(
     connections = [*redis.connection_pool._get_free_connections()]
     connections += [*redis.connection_pool._get_in_use_connections()]
     assert not any(connection.is_connected for connection in connections)
+
+
+@pytest.mark.checklist("db.transactions")
+async def test_after_commit_callbacks_run_only_when_the_commit_happened(
+    committing_app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    ran: list[str] = []
+
+    @committing_app.post("/probe/after-commit/{outcome}")
+    async def probe(outcome: str, session: SessionDep) -> dict[str, str]:
+        async def record() -> None:
+            ran.append(outcome)
+
+        on_commit(session, record)
+        await session.execute(text("SELECT 1"))
+        if outcome == "fail":
+            raise Conflict("rolled back")
+        return {"outcome": outcome}
+
+    assert (await client.post("/probe/after-commit/ok")).status_code == 200
+    assert (await client.post("/probe/after-commit/fail")).status_code == 409
+    assert ran == ["ok"]
