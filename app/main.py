@@ -26,6 +26,7 @@ from app.core.middleware import (
 )
 from app.core.openapi import install_openapi
 from app.core.pagination import CursorCodec
+from app.core.ratelimit import RateLimiter
 from app.core.redis import create_redis
 from app.health.router import router as health_router
 
@@ -43,7 +44,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.engine = engine
         app.state.sessionmaker = create_sessionmaker(engine)
         app.state.redis = redis
-        app.state.auth = AuthTools.from_settings(settings.auth)
+        ratelimiter = RateLimiter(
+            settings.rate_limit,
+            redis_url=settings.redis.url or "",
+            key_prefix=settings.redis.key_prefix,
+            trusted_proxies=settings.http.trusted_proxies,
+        )
+        app.state.ratelimiter = ratelimiter
+        app.state.auth = AuthTools.from_settings(settings.auth, limiter=ratelimiter)
         app.state.cursors = CursorCodec(settings.secret_key.get_secret_value().encode())
         logger.info("api_started", env=settings.app_env.value)
         try:

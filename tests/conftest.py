@@ -12,8 +12,8 @@ from __future__ import annotations
 import asyncio
 import os
 import uuid
-from collections.abc import AsyncIterator, Iterator
-from contextlib import ExitStack
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import AbstractAsyncContextManager, ExitStack, asynccontextmanager
 from dataclasses import dataclass
 
 import httpx
@@ -178,6 +178,29 @@ async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
         yield client
+
+
+AppClient = Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]
+
+
+@pytest.fixture
+def client_for(
+    services: ServiceUrls, sessionmaker: async_sessionmaker[AsyncSession], settings: Settings
+) -> AppClient:
+    """`async with client_for(rate_limit=...) as client:` an app built with settings overrides,
+    sharing the test's transaction and Redis prefix."""
+
+    @asynccontextmanager
+    async def open_client(**overrides: object) -> AsyncIterator[httpx.AsyncClient]:
+        custom = make_settings(services, **{"redis": settings.redis, **overrides})
+        application = create_app(custom)
+        async with LifespanManager(application):
+            application.state.sessionmaker = sessionmaker
+            transport = httpx.ASGITransport(app=application, raise_app_exceptions=False)
+            async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+                yield c
+
+    return open_client
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable, Coroutine
 from typing import Annotated, Any, TypeVar
 
-from fastapi import Depends, Request, Security
+from fastapi import Depends, Request, Response, Security
 from fastapi.security import APIKeyHeader, OAuth2PasswordBearer
 
 from app.auth import service
@@ -27,8 +27,10 @@ from app.auth.permissions import Perm, RoleName
 from app.auth.principal import Principal
 from app.auth.service import AuthTools
 from app.core.db import SessionDep
+from app.core.ratelimit import Budget, RateLimiter, client_ip
 
 __all__ = [
+    "AuthRateLimit",
     "AuthToolsDep",
     "CurrentPrincipal",
     "OptionalPrincipal",
@@ -68,22 +70,59 @@ def get_auth_tools(request: Request) -> AuthTools:
 AuthToolsDep = Annotated[AuthTools, Depends(get_auth_tools)]
 
 
+def get_rate_limiter(request: Request) -> RateLimiter:
+    limiter: RateLimiter = request.app.state.ratelimiter
+    return limiter
+
+
+RateLimiterDep = Annotated[RateLimiter, Depends(get_rate_limiter)]
+ELEVATED_ROLES = frozenset({RoleName.MODERATOR.value, RoleName.ADMIN.value})
+
+
+def _default_budget(request: Request, limiter: RateLimiter, principal: Principal | None) -> Budget:
+    settings = limiter.settings
+    if principal is None:
+        ip = client_ip(request, limiter.trusted_proxies)
+        return Budget(limit=settings.default, key=f"ip:{ip}", scope="api")
+    limit = settings.elevated if principal.roles & ELEVATED_ROLES else settings.default
+    return Budget(limit=limit, key=principal.rate_limit_key, scope="api")
+
+
 async def _optional_principal(
     request: Request,
+    response: Response,
     session: SessionDep,
     tools: AuthToolsDep,
+    limiter: RateLimiterDep,
     token: Annotated[str | None, Security(bearer_scheme)],
     api_key: Annotated[str | None, Security(api_key_scheme)],
 ) -> Principal | None:
-    if token:
-        principal = await service.authenticate_token(session, tools, token)
-    elif api_key:
-        principal = await service.authenticate_api_key(session, tools, api_key)
-    else:
-        return None
-    # Rate limiting and logging key on the principal without another lookup.
+    """Authenticates the caller (if a credential is sent) and charges the request to their
+    rate-limit budget: the principal's when authenticated, the client IP's otherwise. A bad
+    credential is charged to the IP, so guessing tokens is throttled too."""
+    principal: Principal | None = None
+    try:
+        if token:
+            principal = await service.authenticate_token(session, tools, token)
+        elif api_key:
+            principal = await service.authenticate_api_key(session, tools, api_key)
+    except NotAuthenticated:
+        await limiter.hit(_default_budget(request, limiter, None))
+        raise
+    await limiter.hit(_default_budget(request, limiter, principal), response)
     request.state.principal = principal
     return principal
+
+
+async def auth_rate_limit(request: Request, response: Response, limiter: RateLimiterDep) -> None:
+    """The stricter per-IP budget of sign-in, sign-up, refresh and password change. It keeps
+    counting in process memory if Redis is down: these routes are never left unthrottled."""
+    ip = client_ip(request, limiter.trusted_proxies)
+    budget = Budget(limit=limiter.settings.auth, key=f"ip:{ip}", scope="auth")
+    await limiter.hit(budget, response, fallback=True)
+
+
+AuthRateLimit = Depends(auth_rate_limit)
 
 
 @_policy

@@ -13,7 +13,15 @@ from fastapi import APIRouter, Depends, Response, status
 from fastapi.security import OAuth2PasswordRequestForm
 
 from app.auth import service
-from app.auth.dependencies import AuthToolsDep, CurrentPrincipal, Perm, Principal, Public, require
+from app.auth.dependencies import (
+    AuthRateLimit,
+    AuthToolsDep,
+    CurrentPrincipal,
+    Perm,
+    Principal,
+    Public,
+    require,
+)
 from app.auth.schemas import (
     ApiKeyCreate,
     ApiKeyIssued,
@@ -38,8 +46,8 @@ KeyManager = Annotated[Principal, Depends(require(Perm.API_KEYS_MANAGE))]
     "/auth/register",
     status_code=status.HTTP_201_CREATED,
     response_model=RegisteredUser,
-    dependencies=[Public],
-    responses=problem_responses(409, 422),
+    dependencies=[Public, AuthRateLimit],
+    responses=problem_responses(409, 422, 429),
     summary="Create an account",
 )
 async def register(
@@ -55,8 +63,8 @@ async def register(
 @router.post(
     "/auth/token",
     response_model=TokenResponse,
-    dependencies=[Public],
-    responses=problem_responses(401, 422),
+    dependencies=[Public, AuthRateLimit],
+    responses=problem_responses(401, 422, 429),
     summary="Sign in (OAuth2 password form: username = email)",
 )
 async def issue_token(
@@ -71,8 +79,8 @@ async def issue_token(
 @router.post(
     "/auth/refresh",
     response_model=TokenResponse,
-    dependencies=[Public],
-    responses=problem_responses(401, 422),
+    dependencies=[Public, AuthRateLimit],
+    responses=problem_responses(401, 422, 429),
     summary="Exchange a refresh token for a new pair (the old one stops working)",
 )
 async def refresh_token(
@@ -95,7 +103,8 @@ async def logout(principal: CurrentPrincipal, session: SessionDep) -> None:
 @router.post(
     "/users/me/password",
     status_code=status.HTTP_204_NO_CONTENT,
-    responses=problem_responses(400, 401, 422),
+    dependencies=[AuthRateLimit],
+    responses=problem_responses(400, 401, 422, 429),
     tags=["users"],
     summary="Change your password; every session (this one too) is signed out",
 )

@@ -40,6 +40,7 @@ from app.auth.tokens import (
 )
 from app.core.config import AuthSettings
 from app.core.errors import NotFound
+from app.core.ratelimit import Budget, RateLimiter, account_key
 from app.models import ApiKey, AuthSession, Permission, RefreshToken, User
 
 logger = structlog.get_logger(__name__)
@@ -50,15 +51,27 @@ ADMIN_ROLE = RoleName.ADMIN.value
 
 @dataclass(frozen=True)
 class AuthTools:
-    """What the auth rules need besides the database; built once per process (lifespan)."""
+    """What the auth rules need besides the database; built once per process (lifespan).
+
+    `limiter` (optional, so scripts and tests can sign in without Redis) throttles failed
+    sign-ins per account.
+    """
 
     settings: AuthSettings
     hasher: PasswordHasher
     tokens: TokenCodec
+    limiter: RateLimiter | None = None
 
     @classmethod
-    def from_settings(cls, settings: AuthSettings) -> AuthTools:
-        return cls(settings=settings, hasher=PasswordHasher(settings), tokens=TokenCodec(settings))
+    def from_settings(
+        cls, settings: AuthSettings, *, limiter: RateLimiter | None = None
+    ) -> AuthTools:
+        return cls(
+            settings=settings,
+            hasher=PasswordHasher(settings),
+            tokens=TokenCodec(settings),
+            limiter=limiter,
+        )
 
 
 @dataclass(frozen=True)
@@ -147,13 +160,28 @@ async def _issue_pair(
 
 async def login(session: AsyncSession, tools: AuthTools, *, email: str, password: str) -> TokenPair:
     """A new session for valid credentials. Raises InvalidCredentials, identically (same
-    response, same time) for an unknown email, a wrong password and a deactivated account."""
+    response, same time) for an unknown email, a wrong password and a deactivated account;
+    RateLimited once an account has had too many failed attempts (RATE_LIMIT_AUTH_ACCOUNT),
+    even with the right password, so guessing one account from many IPs is bounded too."""
+    budget = (
+        Budget(
+            limit=tools.limiter.settings.auth_account,
+            key=account_key(email),
+            scope="auth-account",
+        )
+        if tools.limiter
+        else None
+    )
+    if tools.limiter and budget:
+        await tools.limiter.ensure_available(budget)
     user = await repository.user_by_email(session, normalize_email(email))
     matches, upgraded_hash = await tools.hasher.verify(
         password, user.password_hash if user else None
     )
     if user is None or not matches or not user.is_active:
         logger.info("login_failed")
+        if tools.limiter and budget:
+            await tools.limiter.hit(budget, fallback=True)
         raise InvalidCredentials
     if upgraded_hash is not None:
         user.password_hash = upgraded_hash

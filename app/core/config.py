@@ -11,7 +11,7 @@ from __future__ import annotations
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -107,6 +107,34 @@ class HttpSettings(BaseSettings):
         return value
 
 
+class RateLimitSettings(BaseSettings):
+    """Limits in the `limits` string syntax: "300/minute", "10 per 15 minutes"."""
+
+    model_config = _section("RATE_LIMIT_")
+
+    enabled: bool = Field(default=True, description="Switch off for load tests only.")
+    default: str = Field(
+        default="300/minute",
+        description="Whole API, per principal (user or API key) or, anonymous, per client IP.",
+    )
+    elevated: str = Field(
+        default="3000/minute", description="Whole API for moderators and admins, per principal."
+    )
+    auth: str = Field(
+        default="20/minute",
+        description="Per client IP on sign-in, sign-up, token refresh and password change.",
+    )
+    auth_account: str = Field(
+        default="10 per 15 minutes",
+        description="Failed sign-ins per account; beyond it the account's sign-in answers 429.",
+    )
+    redis_down: Literal["open", "closed"] = Field(
+        default="open",
+        description="With Redis unreachable: open (serve, log a warning) or closed (503). "
+        "Sign-in limits always fall back to an in-process limiter.",
+    )
+
+
 class CelerySettings(BaseSettings):
     model_config = _section("CELERY_")
 
@@ -192,6 +220,7 @@ class Settings(BaseSettings):
     redis: RedisSettings = Field(default_factory=RedisSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
     celery: CelerySettings = Field(default_factory=CelerySettings)
+    rate_limit: RateLimitSettings = Field(default_factory=RateLimitSettings)
 
     @property
     def is_prod(self) -> bool:

@@ -1,0 +1,176 @@
+"""Rate limiting: per principal or client IP on the whole API, stricter on sign-in.
+
+Counters live in Redis, so every API process enforces the same budget. The limiter is
+slowapi's `Limiter` (configuration, storage, strategy; built on the `limits` library). The
+check runs inside the route policy dependency (`app.auth.dependencies`), after
+authentication, so a limit is keyed by the principal (user or API key) rather than by
+whatever a client claims, and every route is covered because every route has a policy.
+
+Responses carry the IETF draft headers `RateLimit-Limit`, `RateLimit-Remaining` and
+`RateLimit-Reset` (seconds); a 429 is a problem+json with `Retry-After`.
+
+Redis outage policy (RATE_LIMIT_REDIS_DOWN): `open` serves the request and logs a warning,
+`closed` answers 503. Sign-in limits never go unprotected: they fall back to an in-process
+limiter (per process, so N replicas allow N times the budget during the outage).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import time
+from dataclasses import dataclass
+
+import structlog
+from fastapi import Request, Response
+from limits import RateLimitItem, parse
+from limits.storage import MemoryStorage
+from limits.strategies import FixedWindowRateLimiter
+from slowapi import Limiter
+
+from app.core.config import RateLimitSettings
+from app.core.errors import AppError, ServiceUnavailable
+
+logger = structlog.get_logger(__name__)
+
+
+class RateLimited(AppError):
+    status = 429
+    title = "Too many requests"
+    slug = "rate-limited"
+
+
+@dataclass(frozen=True)
+class Budget:
+    """One limit applied to one key: `limit` is a `limits` string, `scope` names the budget."""
+
+    limit: str
+    key: str
+    scope: str
+
+
+def client_ip(request: Request, trusted_proxies: list[str]) -> str:
+    """The client's address. `X-Forwarded-For` is believed only when the direct peer is a
+    trusted proxy, and then read right to left, skipping trusted hops, so a client can't
+    choose its own rate-limit key by sending the header."""
+    peer = request.client.host if request.client else "unknown"
+    networks = [ipaddress.ip_network(proxy, strict=False) for proxy in trusted_proxies]
+
+    def trusted(address: str) -> bool:
+        try:
+            ip = ipaddress.ip_address(address)
+        except ValueError:
+            return False
+        return any(ip in network for network in networks)
+
+    if not networks or not trusted(peer):
+        return peer
+    hops = [hop.strip() for hop in request.headers.get("x-forwarded-for", "").split(",")]
+    for hop in reversed([hop for hop in hops if hop]):
+        if not trusted(hop):
+            return hop
+    return peer
+
+
+def account_key(email: str) -> str:
+    """A rate-limit key for an account that doesn't put the email address into Redis."""
+    return hashlib.sha256(email.strip().lower().encode()).hexdigest()[:32]
+
+
+class RateLimiter:
+    def __init__(
+        self,
+        settings: RateLimitSettings,
+        *,
+        redis_url: str,
+        key_prefix: str,
+        trusted_proxies: list[str],
+    ) -> None:
+        self.settings = settings
+        self.trusted_proxies = trusted_proxies
+        self._slowapi = Limiter(
+            key_func=lambda: "unused",  # keys are computed by the policy dependency
+            storage_uri=redis_url,
+            storage_options={"socket_timeout": 0.5, "socket_connect_timeout": 0.5},  # type: ignore[dict-item]  # typed as str, passed to redis as is
+            strategy="fixed-window",
+            key_prefix=f"{key_prefix}rl",
+            headers_enabled=True,
+            enabled=settings.enabled,
+        )
+        self._fallback = FixedWindowRateLimiter(MemoryStorage())
+        self._items: dict[str, RateLimitItem] = {}
+
+    @property
+    def enabled(self) -> bool:
+        return self.settings.enabled
+
+    def _item(self, limit: str) -> RateLimitItem:
+        if limit not in self._items:
+            self._items[limit] = parse(limit)
+        return self._items[limit]
+
+    async def hit(
+        self, budget: Budget, response: Response | None = None, *, fallback: bool = False
+    ) -> None:
+        """Counts one request against `budget`; raises RateLimited when it is spent.
+
+        `fallback=True` (sign-in) keeps counting in process memory while Redis is down.
+        """
+        if not self.enabled:
+            return
+        item = self._item(budget.limit)
+        identifiers = (self._slowapi._key_prefix, budget.scope, budget.key)
+        try:
+            strategy = self._slowapi.limiter
+            allowed = strategy.hit(item, *identifiers)
+            reset_at, remaining = strategy.get_window_stats(item, *identifiers)
+        except Exception as exc:  # noqa: BLE001 - any storage failure triggers the policy
+            if not fallback:
+                self._storage_failed(budget, exc)
+                return
+            allowed = self._fallback.hit(item, *identifiers)
+            reset_at, remaining = self._fallback.get_window_stats(item, *identifiers)
+        headers = _headers(item, reset_at, remaining)
+        if not allowed:
+            _refuse(budget, headers)
+        if response is not None:
+            response.headers.update(headers)
+
+    async def ensure_available(self, budget: Budget) -> None:
+        """Raises RateLimited if `budget` is already spent, without counting a hit."""
+        if not self.enabled:
+            return
+        item = self._item(budget.limit)
+        identifiers = (self._slowapi._key_prefix, budget.scope, budget.key)
+        try:
+            strategy = self._slowapi.limiter
+            available = strategy.test(item, *identifiers)
+            reset_at, remaining = strategy.get_window_stats(item, *identifiers)
+        except Exception:  # noqa: BLE001 - storage down: the in-process count decides
+            available = self._fallback.test(item, *identifiers)
+            reset_at, remaining = self._fallback.get_window_stats(item, *identifiers)
+        if not available:
+            _refuse(budget, _headers(item, reset_at, remaining))
+
+    def _storage_failed(self, budget: Budget, exc: Exception) -> None:
+        if self.settings.redis_down == "closed":
+            logger.error("rate_limit_storage_down", scope=budget.scope, error=type(exc).__name__)
+            raise ServiceUnavailable("Rate limiting is unavailable; try again shortly.")
+        logger.warning("rate_limit_storage_down", scope=budget.scope, error=type(exc).__name__)
+
+
+def _headers(item: RateLimitItem, reset_at: float, remaining: int) -> dict[str, str]:
+    return {
+        "RateLimit-Limit": str(item.amount),
+        "RateLimit-Remaining": str(max(0, remaining)),
+        "RateLimit-Reset": str(max(1, int(reset_at - time.time()))),
+    }
+
+
+def _refuse(budget: Budget, headers: dict[str, str]) -> None:
+    logger.warning("rate_limited", scope=budget.scope, limit=budget.limit)
+    reset_in = headers["RateLimit-Reset"]
+    raise RateLimited(
+        f"Rate limit of {budget.limit} exceeded; retry in {reset_in} s.",
+        headers={**headers, "Retry-After": reset_in},
+    )
