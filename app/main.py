@@ -19,6 +19,7 @@ from app.core.config import Settings, get_settings
 from app.core.db import create_engine, create_sessionmaker
 from app.core.errors import UnhandledErrorMiddleware, register_error_handlers
 from app.core.logging import configure_logging
+from app.core.metrics import MetricsMiddleware, metrics_endpoint
 from app.core.middleware import (
     BodySizeLimitMiddleware,
     RequestIdMiddleware,
@@ -26,6 +27,7 @@ from app.core.middleware import (
 )
 from app.core.openapi import install_openapi
 from app.core.pagination import CursorCodec
+from app.core.profiling import ProfilerMiddleware
 from app.core.ratelimit import RateLimiter
 from app.core.redis import create_redis
 from app.health.router import router as health_router
@@ -92,11 +94,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             ],
             expose_headers=["ETag", "Location", "Retry-After", "X-Request-ID"],
         )
+    if settings.profiler:
+        app.add_middleware(ProfilerMiddleware)
     app.add_middleware(SecurityHeadersMiddleware, hsts=settings.is_prod)
+    app.add_middleware(MetricsMiddleware, application=app)
     app.add_middleware(RequestIdMiddleware)
 
     register_error_handlers(app)
     install_openapi(app)
+    app.add_route("/metrics", metrics_endpoint, include_in_schema=False)
     app.include_router(health_router)
     app.include_router(api_router)
     return app

@@ -64,6 +64,11 @@ class DatabaseSettings(BaseSettings):
         default=15_000, ge=0, description="Server-side cap on any statement (0: none)."
     )
     echo: bool = Field(default=False, description="Log every SQL statement (dev only).")
+    pgbouncer: bool = Field(
+        default=False,
+        description="Behind PgBouncer in transaction mode: no prepared-statement caches, "
+        "unique statement names (see docs/scaling.md).",
+    )
 
 
 class RedisSettings(BaseSettings):
@@ -207,6 +212,15 @@ class Settings(BaseSettings):
         default=SecretStr(f"{DEV_SECRET_PREFIX}secret-key-for-signing-cursors"),
         description="Signs pagination cursors and other tamper-evident values.",
     )
+    metrics_token: SecretStr | None = Field(
+        default=None,
+        description="Bearer token for /metrics in prod (unset: /metrics is 404 in prod).",
+    )
+    profiler_enabled: bool | None = Field(
+        default=None,
+        description="`?profile=1` returns a pyinstrument profile of any request "
+        "(default: on in dev, off elsewhere; refused in prod).",
+    )
     admin_email: str = Field(
         default="admin@example.com", description="Admin account created by the demo seed."
     )
@@ -225,6 +239,12 @@ class Settings(BaseSettings):
     @property
     def is_prod(self) -> bool:
         return self.app_env is Environment.PROD
+
+    @property
+    def profiler(self) -> bool:
+        if self.profiler_enabled is None:
+            return self.app_env is Environment.DEV
+        return self.profiler_enabled
 
     @property
     def json_logs(self) -> bool:
@@ -246,6 +266,8 @@ class Settings(BaseSettings):
             problems.append("DATABASE_URL is missing (no embedded database in prod)")
         if self.redis.url is None:
             problems.append("REDIS_URL is missing (no embedded Redis in prod)")
+        if self.profiler_enabled:
+            problems.append("PROFILER_ENABLED must be off (it exposes code internals)")
         if problems:
             raise ValueError(
                 "APP_ENV=prod refuses to start: " + "; ".join(problems) + ". Set them in the "

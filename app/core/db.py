@@ -7,6 +7,7 @@ and repositories only `flush()`.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated, Any
 
@@ -41,6 +42,19 @@ def create_engine(settings: DatabaseSettings, **overrides: Any) -> AsyncEngine:
     server_settings = {"application_name": "reference-backend"}
     if settings.statement_timeout_ms:
         server_settings["statement_timeout"] = str(settings.statement_timeout_ms)
+    connect_args: dict[str, Any] = {
+        "timeout": settings.connect_timeout,
+        "server_settings": server_settings,
+    }
+    if settings.pgbouncer:
+        # In transaction mode consecutive statements may run on different server
+        # connections, where a prepared statement of ours doesn't exist: disable asyncpg's
+        # and SQLAlchemy's statement caches and give each statement a unique name.
+        connect_args |= {
+            "statement_cache_size": 0,
+            "prepared_statement_cache_size": 0,
+            "prepared_statement_name_func": lambda: f"__asyncpg_{uuid.uuid4().hex}__",
+        }
     options: dict[str, Any] = {
         "pool_size": settings.pool_size,
         "max_overflow": settings.max_overflow,
@@ -48,10 +62,7 @@ def create_engine(settings: DatabaseSettings, **overrides: Any) -> AsyncEngine:
         "pool_recycle": settings.pool_recycle,
         "pool_pre_ping": settings.pool_pre_ping,
         "echo": settings.echo,
-        "connect_args": {
-            "timeout": settings.connect_timeout,
-            "server_settings": server_settings,
-        },
+        "connect_args": connect_args,
     }
     options.update(overrides)
     return create_async_engine(settings.url, **options)

@@ -154,3 +154,21 @@ async def test_after_commit_callbacks_run_only_when_the_commit_happened(
     assert (await client.post("/probe/after-commit/ok")).status_code == 200
     assert (await client.post("/probe/after-commit/fail")).status_code == 409
     assert ran == ["ok"]
+
+
+@pytest.mark.checklist("perf.horizontal-scaling")
+async def test_pgbouncer_mode_works_without_prepared_statement_caches(
+    services: ServiceUrls,
+) -> None:
+    from app.core.db import create_engine  # noqa: PLC0415
+
+    engine = create_engine(DatabaseSettings(url=services.database_url, pgbouncer=True))
+    try:
+        async with engine.connect() as connection:
+            for value in (1, 2, 3):  # the same statement, re-prepared under a new name each time
+                result = await connection.execute(text("SELECT CAST(:v AS int)"), {"v": value})
+                assert result.scalar_one() == value
+            raw = await connection.get_raw_connection()
+            assert raw.driver_connection._stmt_cache.get_max_size() == 0
+    finally:
+        await engine.dispose()
