@@ -1,7 +1,8 @@
 """Alembic environment: async, URL from the service's settings, models from `app.models`.
 
-Tests and `make run` may hand in an open connection (`config.attributes["connection"]`);
-otherwise a short-lived NullPool engine is made from `DATABASE_URL`.
+`make run` and the test harness pass a URL (`config.attributes["url"]`), pytest-alembic an
+engine (`config.attributes["connection"]`); otherwise a short-lived NullPool engine is made
+from `DATABASE_URL`.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import asyncio
 from alembic import context
 from sqlalchemy import pool
 from sqlalchemy.engine import Connection
-from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from app.core.config import get_settings
 from app.models import Base
@@ -51,17 +52,20 @@ def do_run_migrations(connection: Connection) -> None:
         context.run_migrations()
 
 
-async def run_async_migrations() -> None:
-    engine = create_async_engine(_url(), poolclass=pool.NullPool)
+async def run_async_migrations(engine: AsyncEngine | None = None) -> None:
+    engine = engine or create_async_engine(_url(), poolclass=pool.NullPool)
     async with engine.connect() as connection:
         await connection.run_sync(do_run_migrations)
     await engine.dispose()
 
 
 def run_migrations_online() -> None:
-    connection = config.attributes.get("connection")
-    if connection is not None:
-        do_run_migrations(connection)
+    # pytest-alembic hands in its (async) engine; scripts may hand in a sync connection.
+    connectable = config.attributes.get("connection")
+    if isinstance(connectable, AsyncEngine):
+        asyncio.run(run_async_migrations(connectable))
+    elif connectable is not None:
+        do_run_migrations(connectable)
     else:
         asyncio.run(run_async_migrations())
 

@@ -62,9 +62,11 @@ def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceUrls]:
         server_url = stack.enter_context(postgres_server_url(stack, workdir))
         redis_url = stack.enter_context(redis_server_url(stack, workdir))
         database = f"test_{run_id}"
-        asyncio.run(_admin(server_url, f'CREATE DATABASE "{database}"'))
+        asyncio.run(admin_statement(server_url, f'CREATE DATABASE "{database}"'))
         stack.callback(
-            lambda: asyncio.run(_admin(server_url, f'DROP DATABASE "{database}" WITH (FORCE)'))
+            lambda: asyncio.run(
+                admin_statement(server_url, f'DROP DATABASE "{database}" WITH (FORCE)')
+            )
         )
         database_url = (
             make_url(server_url).set(database=database).render_as_string(hide_password=False)
@@ -82,7 +84,7 @@ def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceUrls]:
         get_settings.cache_clear()
 
 
-async def _admin(server_url: str, statement: str) -> None:
+async def admin_statement(server_url: str, statement: str) -> None:
     engine = create_async_engine(server_url, isolation_level="AUTOCOMMIT")
     try:
         async with engine.connect() as connection:
