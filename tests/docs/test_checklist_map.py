@@ -44,7 +44,12 @@ def test_every_code_link_resolves(table: dict[str, str]) -> None:
             target = (DOC.parent / link["target"]).resolve()
             assert target.exists(), f"{checklist_id}: {link['target']} does not exist"
             symbol = link["text"].strip("`")
-            if target.suffix == ".py" and re.fullmatch(r"[A-Za-z_][\w.]*", symbol):
+            names_the_file = symbol == target.name
+            if (
+                target.suffix == ".py"
+                and not names_the_file
+                and re.fullmatch(r"[A-Za-z_]\w*", symbol)
+            ):
                 name = symbol.rsplit(".", 1)[-1]
                 source = target.read_text()
                 assert re.search(
