@@ -190,14 +190,17 @@ def client_for(
     services: ServiceUrls, sessionmaker: async_sessionmaker[AsyncSession], settings: Settings
 ) -> AppClient:
     """`async with client_for(rate_limit=...) as client:` an app built with settings overrides,
-    sharing the test's transaction and Redis prefix."""
+    sharing the test's transaction (unless `own_database=True`) and Redis prefix."""
 
     @asynccontextmanager
-    async def open_client(**overrides: object) -> AsyncIterator[httpx.AsyncClient]:
+    async def open_client(
+        *, own_database: bool = False, **overrides: object
+    ) -> AsyncIterator[httpx.AsyncClient]:
         custom = make_settings(services, **{"redis": settings.redis, **overrides})
         application = create_app(custom)
         async with LifespanManager(application):
-            application.state.sessionmaker = sessionmaker
+            if not own_database:
+                application.state.sessionmaker = sessionmaker
             transport = httpx.ASGITransport(app=application, raise_app_exceptions=False)
             async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
                 yield c

@@ -280,5 +280,14 @@ def register_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _handle_validation_error)
     app.add_exception_handler(ResponseValidationError, _handle_response_validation)
     app.add_exception_handler(sa_exc.IntegrityError, _handle_integrity_error)
-    for unavailable in (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError):
+    # The driver raises some connection failures unwrapped (asyncpg's connect raises
+    # ConnectionRefusedError / TimeoutError itself): a dependency that can't be reached is a
+    # 503 with Retry-After, never a 500.
+    for unavailable in (
+        sa_exc.OperationalError,
+        sa_exc.InterfaceError,
+        sa_exc.TimeoutError,
+        ConnectionError,
+        TimeoutError,
+    ):
         app.add_exception_handler(unavailable, _handle_database_unavailable)
