@@ -22,6 +22,7 @@ from app.core.logging import configure_logging
 from app.core.metrics import MetricsMiddleware, metrics_endpoint
 from app.core.middleware import (
     BodySizeLimitMiddleware,
+    ContentTypeMiddleware,
     RequestIdMiddleware,
     SecurityHeadersMiddleware,
 )
@@ -77,6 +78,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     # Added innermost first: the request id wraps everything, so even a 413 or 500 carries it.
     app.add_middleware(UnhandledErrorMiddleware)
+    app.add_middleware(ContentTypeMiddleware, application=app)
     app.add_middleware(BodySizeLimitMiddleware, default=settings.http.max_body_bytes)
     if settings.http.cors_origins:
         app.add_middleware(

@@ -211,6 +211,19 @@ async def _handle_integrity_error(request: Request, exc: Exception) -> JSONRespo
     )
 
 
+async def _handle_data_error(request: Request, exc: Exception) -> JSONResponse:
+    # A value the column can't hold (out of range, bad encoding) that validation let through:
+    # the client's input, so 422, and a warning so the missing validation gets added.
+    logger.warning("unvalidated_data_error", error=type(getattr(exc, "orig", exc)).__name__)
+    return problem_response(
+        request,
+        status=422,
+        title="Unprocessable content",
+        type_=f"{PROBLEM_TYPE_BASE}validation-error",
+        detail="A value is out of range or cannot be stored.",
+    )
+
+
 async def _handle_database_unavailable(request: Request, exc: Exception) -> JSONResponse:
     logger.error("database_unavailable", error=type(exc).__name__)
     return problem_response(
@@ -280,6 +293,7 @@ def register_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _handle_validation_error)
     app.add_exception_handler(ResponseValidationError, _handle_response_validation)
     app.add_exception_handler(sa_exc.IntegrityError, _handle_integrity_error)
+    app.add_exception_handler(sa_exc.DataError, _handle_data_error)
     # The driver raises some connection failures unwrapped (asyncpg's connect raises
     # ConnectionRefusedError / TimeoutError itself): a dependency that can't be reached is a
     # 503 with Retry-After, never a 500.

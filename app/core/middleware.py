@@ -9,12 +9,16 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from http import HTTPStatus
 
 import orjson
 import structlog
+from fastapi import FastAPI, params
+from fastapi.routing import APIRoute, iter_route_contexts
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.exceptions import HTTPException
+from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.core.errors import PROBLEM_JSON
@@ -170,3 +174,88 @@ async def _send_problem(scope: Scope, send: Send, status: int, detail: str) -> N
         }
     )
     await send({"type": "http.response.body", "body": body})
+
+
+JSON_TYPES = ("application/json",)
+FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+FILE_TYPES = ("multipart/form-data",)
+
+
+@dataclass(frozen=True)
+class _BodyRoute:
+    methods: frozenset[str]
+    path: re.Pattern[str]
+    accepted: tuple[str, ...]
+
+
+def _accepted_media_types(route: APIRoute) -> tuple[str, ...]:
+    field = route.body_field
+    if field is None:
+        return ()
+    if isinstance(field.field_info, params.File):
+        return FILE_TYPES
+    if isinstance(field.field_info, params.Form):
+        return FORM_TYPES
+    return JSON_TYPES
+
+
+def _media_type(content_type: str) -> str:
+    return content_type.split(";", 1)[0].strip().lower()
+
+
+def _is_accepted(media_type: str, accepted: tuple[str, ...]) -> bool:
+    if media_type in accepted:
+        return True
+    # RFC 6839 structured syntax: application/problem+json and friends are JSON too.
+    return (
+        accepted == JSON_TYPES
+        and media_type.startswith("application/")
+        and media_type.endswith("+json")
+    )
+
+
+class ContentTypeMiddleware:
+    """415 for a request body in a media type its route does not read.
+
+    Without it, a JSON route given `text/plain` answers a confusing 422 ("input should be a
+    valid dictionary"); the client's real mistake is the media type. The accepted types come
+    from the routes themselves (JSON body, form, or file upload).
+    """
+
+    def __init__(self, app: ASGIApp, *, application: FastAPI) -> None:
+        self.app = app
+        self.application = application
+        self._routes: list[_BodyRoute] | None = None
+
+    def _table(self) -> list[_BodyRoute]:
+        if self._routes is None:
+            self._routes = [
+                _BodyRoute(
+                    methods=frozenset(context.methods or ()),
+                    path=compile_path(context.path)[0],
+                    accepted=_accepted_media_types(context.original_route),
+                )
+                for context in iter_route_contexts(self.application.routes)
+                if isinstance(context.original_route, APIRoute) and context.path
+            ]
+        return self._routes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] not in {"POST", "PUT", "PATCH"}:
+            await self.app(scope, receive, send)
+            return
+        headers = Headers(scope=scope)
+        has_body = headers.get("content-length", "0") != "0" or "transfer-encoding" in headers
+        if has_body:
+            media_type = _media_type(headers.get("content-type", ""))
+            for route in self._table():
+                if scope["method"] in route.methods and route.path.match(scope["path"]):
+                    if route.accepted and not _is_accepted(media_type, route.accepted):
+                        detail = (
+                            f"{media_type or 'A body without a content type'} is not accepted "
+                            f"here; send {' or '.join(route.accepted)}."
+                        )
+                        await _send_problem(scope, send, 415, detail)
+                        return
+                    break
+        await self.app(scope, receive, send)

@@ -40,6 +40,7 @@ def install_openapi(app: FastAPI) -> None:
             for operation in path_item.values():
                 if not isinstance(operation, dict) or "responses" not in operation:
                     continue
+                _declare_generic_errors(operation)
                 for status, response in operation["responses"].items():
                     if status.startswith(("4", "5")):
                         response["content"] = {PROBLEM_JSON: {"schema": PROBLEM_REF}}
@@ -49,3 +50,22 @@ def install_openapi(app: FastAPI) -> None:
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+# Errors any operation can answer whatever its handler does: middleware limits, the rate
+# limiter, and an unreachable database. Declared once here so the spec doesn't lie.
+_ANY_OPERATION = {"429": "Too Many Requests", "503": "Service Unavailable"}
+_WITH_BODY = {
+    "413": "Content Too Large",
+    "415": "Unsupported Media Type",
+    "422": "Unprocessable Content",
+}
+
+
+def _declare_generic_errors(operation: dict[str, Any]) -> None:
+    responses: dict[str, Any] = operation["responses"]
+    generic = dict(_ANY_OPERATION)
+    if "requestBody" in operation:
+        generic |= _WITH_BODY
+    for status, description in generic.items():
+        responses.setdefault(status, {"description": description})

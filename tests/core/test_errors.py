@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import httpx
 import pytest
 from fastapi import FastAPI
@@ -84,3 +86,25 @@ async def test_malformed_json_is_422_not_500(app: FastAPI, client: httpx.AsyncCl
         "/probe-json", content=b"{not json", headers={"content-type": "application/json"}
     )
     assert_problem(response, 422)
+
+
+@pytest.mark.checklist("api.validation", "anti.sec.no-input-validation")
+@pytest.mark.parametrize("text", ["nul\x00byte", "lone \ud800 surrogate"])
+async def test_text_the_database_cannot_store_is_422(client: httpx.AsyncClient, text: str) -> None:
+    body = {"email": "x@example.com", "password": "p" * 16, "full_name": text}
+    response = await client.post(
+        "/api/v1/auth/register",
+        content=json.dumps(body).encode(),
+        headers={"content-type": "application/json"},
+    )
+    assert_problem(response, 422)
+
+
+async def test_deeply_nested_json_is_a_client_error_not_a_500(client: httpx.AsyncClient) -> None:
+    response = await client.post(
+        "/api/v1/auth/register",
+        content=b"[" * 50_000 + b"]" * 50_000,
+        headers={"content-type": "application/json"},
+    )
+    assert 400 <= response.status_code < 500
+    assert response.headers["content-type"] == "application/problem+json"
