@@ -15,6 +15,7 @@ from celery.signals import setup_logging
 
 from app.core.config import Settings, get_settings
 from app.core.logging import configure_logging
+from worker import metrics as _metrics  # noqa: F401 - connects the task metric signals
 from worker.schedule import beat_schedule
 
 

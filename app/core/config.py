@@ -155,6 +155,9 @@ class CelerySettings(BaseSettings):
     db_pool_size: int = Field(
         default=2, ge=1, description="Database connections per worker process."
     )
+    metrics_port: int = Field(
+        default=9101, ge=0, le=65535, description="Worker's /metrics port on 127.0.0.1 (0: off)."
+    )
 
 
 class AuthSettings(BaseSettings):
