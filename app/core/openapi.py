@@ -56,6 +56,7 @@ def install_openapi(app: FastAPI) -> None:
 # limiter, and an unreachable database. Declared once here so the spec doesn't lie.
 _ANY_OPERATION = {"429": "Too Many Requests", "503": "Service Unavailable"}
 _WITH_BODY = {
+    "400": "Bad Request",  # a body that isn't UTF-8 can't be parsed at all
     "413": "Content Too Large",
     "415": "Unsupported Media Type",
     "422": "Unprocessable Content",
