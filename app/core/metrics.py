@@ -35,6 +35,7 @@ HTTP_LATENCY = Histogram(
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
 HTTP_IN_FLIGHT = Gauge("http_requests_in_flight", "Requests being served right now.")
+DB_STATEMENTS = Counter("db_statements_total", "SQL statements sent to PostgreSQL by this process.")
 DB_POOL = Gauge("db_pool_connections", "Database pool: size, checked_out, overflow.", ["state"])
 CACHE_REQUESTS = Counter(
     "cache_requests_total",

@@ -24,6 +24,7 @@ async def test_metrics_count_requests_by_route_template_and_expose_the_pool(
     assert 'route="unmatched"' in body
     assert 'db_pool_connections{state="size"}' in body
     assert "http_request_duration_seconds_bucket" in body
+    assert "db_statements_total" in body
 
 
 async def test_metrics_are_not_public_in_prod(client_for: AppClient) -> None:
