@@ -1,0 +1,60 @@
+"""Who may call the posts routes, and the loaders that fetch a post the caller may change."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from app.auth.dependencies import CurrentPrincipal, Perm, Principal, require
+from app.core.config import AttachmentSettings
+from app.core.db import SessionDep
+from app.models import Post
+from app.posts import service
+
+PostAuthor = Annotated[Principal, Depends(require(Perm.POSTS_CREATE))]
+Commenter = Annotated[Principal, Depends(require(Perm.COMMENTS_CREATE))]
+
+
+def viewer_of(principal: Principal | None) -> service.Viewer:
+    """The caller as the posts rules see them (anonymous if None)."""
+    if principal is None:
+        return service.Viewer()
+    return service.Viewer(
+        user_id=principal.user_id,
+        may_edit_any=principal.can(Perm.POSTS_UPDATE_ANY),
+        may_delete_any=principal.can(Perm.POSTS_DELETE_ANY),
+    )
+
+
+async def editable_post(
+    post_id: uuid.UUID, principal: CurrentPrincipal, session: SessionDep
+) -> Post:
+    """The post, if the caller may edit it (its author, or posts:update:any).
+    404 if they can't see it (another user's draft), 403 if they see it but may not edit."""
+    return await service.get_for_write(
+        session, post_id=post_id, viewer=viewer_of(principal), action="update"
+    )
+
+
+async def deletable_post(
+    post_id: uuid.UUID, principal: CurrentPrincipal, session: SessionDep
+) -> Post:
+    """The post, if the caller may delete it (its author, or posts:delete:any); 404 / 403
+    as for editing."""
+    return await service.get_for_write(
+        session, post_id=post_id, viewer=viewer_of(principal), action="delete"
+    )
+
+
+EditablePost = Annotated[Post, Depends(editable_post)]
+DeletablePost = Annotated[Post, Depends(deletable_post)]
+
+
+def get_attachment_settings(request: Request) -> AttachmentSettings:
+    settings: AttachmentSettings = request.app.state.settings.attachments
+    return settings
+
+
+AttachmentSettingsDep = Annotated[AttachmentSettings, Depends(get_attachment_settings)]
