@@ -145,6 +145,8 @@ class Post(Entity, Base):
         # Only ever used in WHERE clauses; loading it by accident raises.
         deferred=True,
         deferred_raiseload=True,
+        # The migration raises this column's statistics target to 1000, so the planner's
+        # estimate of a rare word is right and it picks the GIN index for selective searches.
         doc="Full-text document: title (weight A) and body (weight B).",
     )
 

@@ -87,7 +87,8 @@ async def bulk_posts(
             """
             WITH numbered AS (
                 SELECT i, gen_random_uuid() AS id,
-                       (:authors)[1 + i % cardinality(:authors)] AS author_id,
+                       (CAST(:authors AS uuid[]))[1 + i % cardinality(CAST(:authors AS uuid[]))]
+                           AS author_id,
                        :draft_every > 0 AND i % :draft_every = 0 AS is_draft
                 FROM generate_series(1, :count) AS i
             ), new_posts AS (
