@@ -21,6 +21,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic.json_schema import SkipJsonSchema
 
 from app.core.schemas import RequestBody, ResponseBody
 from app.models.posts import (
@@ -139,10 +140,13 @@ class PostUpdate(RequestBody):
     """Only the fields sent change. `status: published` publishes a draft (now); `draft`
     unpublishes. Null is not a value of any field."""
 
-    title: Title | None = None
-    body: Body | None = None
-    tags: TagList | None = Field(default=None, description="The complete new set of tags.")
-    status: PostStatus | None = None
+    # `SkipJsonSchema[None]`: None means "not sent" here, so the schema doesn't offer null.
+    title: Title | SkipJsonSchema[None] = None
+    body: Body | SkipJsonSchema[None] = None
+    tags: TagList | SkipJsonSchema[None] = Field(
+        default=None, description="The complete new set of tags."
+    )
+    status: PostStatus | SkipJsonSchema[None] = None
 
     @model_validator(mode="after")
     def _sent_fields_are_not_null(self) -> PostUpdate:

@@ -4,41 +4,19 @@ and query plans that use the indexes made for them (no sequential scan of posts)
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import event, text
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from app.posts.repository import AnySelect
 from tests.factories import Account, create_account
 from tests.posts.factories import bulk_posts
 from tests.posts.query_plans import explain, listings, nodes, sample_position, scans, seed
-
-# Statements that are the test harness's, not the request's: the app's sessions join the
-# test's transaction through savepoints.
-_HARNESS = ("SAVEPOINT", "RELEASE SAVEPOINT", "ROLLBACK TO SAVEPOINT")
-
-
-@contextmanager
-def statements_of(engine: AsyncEngine) -> Iterator[list[str]]:
-    """Every SQL statement sent to the database inside the block."""
-    sent: list[str] = []
-
-    def record(*args: Any) -> None:
-        statement: str = args[2]
-        if not statement.lstrip().upper().startswith(_HARNESS):
-            sent.append(statement)
-
-    event.listen(engine.sync_engine, "before_cursor_execute", record)
-    try:
-        yield sent
-    finally:
-        event.remove(engine.sync_engine, "before_cursor_execute", record)
+from tests.posts.statements import statements_of
 
 
 @pytest.fixture
