@@ -184,6 +184,16 @@ async def count_comment(session: AsyncSession, post_id: uuid.UUID) -> bool:
     return updated.first() is not None
 
 
+async def count_change(session: AsyncSession, post_id: uuid.UUID) -> None:
+    """Moves the post's version: something its representation shows (an attachment) changed."""
+    await session.execute(
+        update(Post)
+        .where(Post.id == post_id)
+        .values(version=Post.version + 1)
+        .execution_options(synchronize_session=False)
+    )
+
+
 async def author_name(session: AsyncSession, user_id: uuid.UUID) -> str:
     return (await session.execute(select(User.full_name).where(User.id == user_id))).scalar_one()
 

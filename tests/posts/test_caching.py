@@ -76,18 +76,25 @@ async def test_every_write_that_changes_the_detail_invalidates_it(
     post_id = await _publish(client, author)
     url = f"{POSTS}/{post_id}"
     assert (await client.get(url)).json()["comment_count"] == 0  # cached now
-    await client.post(f"{url}/comments", headers=reader.headers, json={"body": "First!"})
+    comment = await client.post(f"{url}/comments", headers=reader.headers, json={"body": "Hi"})
+    assert comment.status_code == 201
     assert (await client.get(url)).json()["comment_count"] == 1
-    await client.post(
+    upload = await client.post(
         f"{url}/attachments",
         headers=author.headers,
         files={"file": ("notes.txt", b"some notes", "text/plain")},
     )
-    assert [a["filename"] for a in (await client.get(url)).json()["attachments"]] == ["notes.txt"]
-    await client.patch(url, headers=author.headers | {"If-Match": '"2"'}, json={"status": "draft"})
+    assert upload.status_code == 201
+    detail = await client.get(url)
+    assert [a["filename"] for a in detail.json()["attachments"]] == ["notes.txt"]
+    assert detail.headers["etag"] == '"3"'  # created, commented, attached
+    unpublish = await client.patch(
+        url, headers=author.headers | {"If-Match": '"3"'}, json={"status": "draft"}
+    )
+    assert unpublish.status_code == 200
     assert (await client.get(url)).status_code == 404  # a draft now, not anyone's to read
     assert (await client.get(url, headers=author.headers)).json()["status"] == "draft"
-    await client.delete(url, headers=author.headers)
+    assert (await client.delete(url, headers=author.headers)).status_code == 204
     assert (await client.get(url, headers=author.headers)).status_code == 404
 
 

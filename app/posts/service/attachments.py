@@ -117,6 +117,8 @@ async def add_attachment(
     session.add(attachment)
     try:
         await session.flush()
+        # The post's detail lists its attachments, so its version (and ETag) moves.
+        await repository.count_change(session, post.id)
     except BaseException:
         await storage.delete(blob.key)
         raise
