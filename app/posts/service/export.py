@@ -55,7 +55,12 @@ async def export_posts(
 
 
 def _ndjson(batch: Sequence[Row[Any]]) -> bytes:
-    return b"".join(json_bytes(row._asdict(), option=orjson.OPT_APPEND_NEWLINE) for row in batch)
+    # Appended one line at a time: each row's bytes are freed as soon as they are copied, so
+    # a batch costs its output, not its output plus every intermediate object.
+    lines = bytearray()
+    for row in batch:
+        lines += json_bytes(row._asdict(), option=orjson.OPT_APPEND_NEWLINE)
+    return bytes(lines)
 
 
 def _csv(batch: Sequence[Row[Any]]) -> bytes:
