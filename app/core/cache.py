@@ -189,7 +189,7 @@ def _unpack(entry: bytes) -> tuple[float, bytes]:
     return fresh_until, entry[_HEADER.size :]
 
 
-def get_cache(request: Request) -> Cache:
+async def get_cache(request: Request) -> Cache:
     cache: Cache = request.app.state.cache
     return cache
 

@@ -112,7 +112,9 @@ class ConditionalGet:
         )
 
 
-def conditional_get(request: Request, if_none_match: IfNoneMatch = None) -> ConditionalGet:
+async def conditional_get(request: Request, if_none_match: IfNoneMatch = None) -> ConditionalGet:
+    # Dependencies that await nothing are still `async`: FastAPI runs sync ones in its thread
+    # pool, a thread hop per request (the same goes for get_cache and get_blob_storage).
     return ConditionalGet(
         if_none_match=if_none_match,
         max_age=request.app.state.settings.cache.http_max_age_seconds,

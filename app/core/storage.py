@@ -121,7 +121,7 @@ async def _write(path: Path, chunks: AsyncIterable[bytes], *, max_bytes: int) ->
     return size, digest.hexdigest()
 
 
-def get_blob_storage(request: Request) -> BlobStorage:
+async def get_blob_storage(request: Request) -> BlobStorage:
     storage: BlobStorage = request.app.state.storage
     return storage
 

@@ -52,7 +52,7 @@ EditablePost = Annotated[Post, Depends(editable_post)]
 DeletablePost = Annotated[Post, Depends(deletable_post)]
 
 
-def get_attachment_settings(request: Request) -> AttachmentSettings:
+async def get_attachment_settings(request: Request) -> AttachmentSettings:
     settings: AttachmentSettings = request.app.state.settings.attachments
     return settings
 

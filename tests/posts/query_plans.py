@@ -92,15 +92,13 @@ def nodes(node: dict[str, Any]) -> Iterator[dict[str, Any]]:
 def listings(author_id: uuid.UUID, after: tuple[Any, uuid.UUID]) -> dict[str, AnySelect]:
     """The statements behind each way of listing posts, as the service builds them."""
     published = PostStatus.PUBLISHED
-    newest = repository.sort_key("-published_at", published)
+    newest = "-published_at"
     return {
         "feed": repository.list_query(PostFilter(published), newest, after=None, limit=20),
         "feed, next page": repository.list_query(
             PostFilter(published), newest, after=after, limit=20
         ),
-        "by title": repository.list_query(
-            PostFilter(published), repository.sort_key("title", published), after=None, limit=20
-        ),
+        "by title": repository.list_query(PostFilter(published), "title", after=None, limit=20),
         "author filter": repository.list_query(
             PostFilter(published, author_id=author_id), newest, after=None, limit=20
         ),

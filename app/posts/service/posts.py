@@ -98,7 +98,7 @@ async def list_posts(
     key = repository.sort_key(query.sort.value, query.status)
     kind = f"posts:{query.status.value}:{query.sort.value}"
     after = _decode_cursor(codec, kind, query.cursor, key) if query.cursor else None
-    rows = await repository.page(session, where, key, after=after, limit=query.limit)
+    rows = await repository.page(session, where, query.sort.value, after=after, limit=query.limit)
     next_cursor = None
     if len(rows) > query.limit:
         rows = rows[: query.limit]
