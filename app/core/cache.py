@@ -180,7 +180,7 @@ class Cache:
             "cache_unavailable",
             cache=name,
             error=type(error).__name__,
-            bypass_seconds=self._settings.retry_after_seconds,
+            retry_in_seconds=self._settings.retry_after_seconds,
         )
 
 
