@@ -68,6 +68,25 @@ class SortKey:
         return row < position if self.descending else row > position
 
 
+SORT_COLUMNS: dict[str, Any] = {"published_at": Post.published_at, "title": Post.title}
+
+
+def sort_key(sort: str, status: PostStatus) -> SortKey:
+    """`-published_at`, `published_at`, `title` or `-title` as a keyset order. Drafts have no
+    `published_at`: their newest/oldest order is their creation."""
+    column = SORT_COLUMNS[sort.removeprefix("-")]
+    if status is PostStatus.DRAFT and column is Post.published_at:
+        column = Post.created_at
+    return SortKey(column=column, descending=sort.startswith("-"))
+
+
+def parse_sort_value(key: SortKey, value: Any) -> Any:
+    """A cursor's sort value back to the column's type."""
+    if key.column is Post.published_at or key.column is Post.created_at:
+        return datetime.fromisoformat(value)
+    return str(value)
+
+
 @dataclass(frozen=True)
 class PostFilter:
     status: PostStatus
@@ -132,7 +151,7 @@ def _list_statement(
     return query
 
 
-def _list_parameters(
+def _prepared_list(
     where: PostFilter, sort: str, *, after: tuple[Any, uuid.UUID] | None, limit: int
 ) -> tuple[AnySelect, dict[str, Any]]:
     statement = _list_statement(
@@ -160,7 +179,7 @@ def list_query(
     where: PostFilter, sort: str, *, after: tuple[Any, uuid.UUID] | None, limit: int
 ) -> AnySelect:
     """One page of list items in `sort` order, parameters bound (for EXPLAIN and tests)."""
-    statement, parameters = _list_parameters(where, sort, after=after, limit=limit)
+    statement, parameters = _prepared_list(where, sort, after=after, limit=limit)
     return statement.params(parameters)
 
 
@@ -177,7 +196,7 @@ async def page(
     Run on the session's connection (same transaction): the rows are plain columns, so the
     ORM's result machinery would only add time on the hottest path.
     """
-    statement, parameters = _list_parameters(where, sort, after=after, limit=limit)
+    statement, parameters = _prepared_list(where, sort, after=after, limit=limit)
     connection = await session.connection()
     return (await connection.execute(statement, parameters)).all()
 
@@ -237,7 +256,7 @@ async def count_comment(session: AsyncSession, post_id: uuid.UUID) -> bool:
     return updated.first() is not None
 
 
-async def count_change(session: AsyncSession, post_id: uuid.UUID) -> None:
+async def bump_version(session: AsyncSession, post_id: uuid.UUID) -> None:
     """Moves the post's version: something its representation shows (an attachment) changed."""
     await session.execute(
         update(Post)
@@ -325,26 +344,3 @@ def export_query(author_id: uuid.UUID) -> AnySelect:
         .where(Post.author_id == author_id)
         .order_by(Post.id)
     )
-
-
-def draft_sort_column(column: Any) -> Any:
-    """Drafts have no `published_at`; their "newest/oldest" order is their creation."""
-    return Post.created_at if column is Post.published_at else column
-
-
-SORT_COLUMNS: dict[str, Any] = {"published_at": Post.published_at, "title": Post.title}
-
-
-def sort_key(sort: str, status: PostStatus) -> SortKey:
-    """`-published_at`, `published_at`, `title` or `-title` as a keyset order."""
-    column = SORT_COLUMNS[sort.removeprefix("-")]
-    if status is PostStatus.DRAFT:
-        column = draft_sort_column(column)
-    return SortKey(column=column, descending=sort.startswith("-"))
-
-
-def parse_sort_value(key: SortKey, value: Any) -> Any:
-    """A cursor's sort value back to the column's type."""
-    if key.column in (Post.published_at, Post.created_at):
-        return datetime.fromisoformat(value)
-    return str(value)

@@ -5,10 +5,13 @@ from __future__ import annotations
 import uuid
 
 import httpx
+import orjson
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.core.pagination import Page
 from app.models import PostStatus
+from app.posts.schemas import CommentRead, PostListItem, PostRead
 from tests.factories import Account
 from tests.posts.factories import create_comment, create_post
 
@@ -275,6 +278,30 @@ async def test_list_items_carry_what_a_feed_shows_and_no_body(
     assert (item["tags"], item["comment_count"]) == (["api", "sql"], 1)
     assert item["excerpt"] == "B" * 200
     assert "B" * 201 not in response.text
+
+
+@pytest.mark.checklist("api.validation")
+async def test_lists_answered_as_raw_bytes_match_their_documented_schema(
+    client: httpx.AsyncClient, session: AsyncSession, author: Account, reader: Account
+) -> None:
+    """The list routes skip FastAPI's response validation for speed; this is the check."""
+    post = await create_post(session, author_id=author.user.id, tags=("sql",))
+    await create_post(session, author_id=author.user.id, status=PostStatus.DRAFT)
+    await create_comment(session, post_id=post.id, author_id=reader.user.id)
+    pages = {
+        Page[PostListItem]: [
+            await client.get(POSTS, params={"limit": 1}),
+            await client.get(POSTS, params={"status": "draft"}, headers=author.headers),
+            await client.get(f"/api/v1/users/{author.user.id}/posts"),
+        ],
+        Page[CommentRead]: [await client.get(f"{POSTS}/{post.id}/comments")],
+        PostRead: [await client.get(f"{POSTS}/{post.id}")],
+    }
+    for model, responses in pages.items():
+        for response in responses:
+            assert response.status_code == 200
+            validated = model.model_validate_json(response.content)
+            assert orjson.loads(validated.model_dump_json()) == response.json()
 
 
 @pytest.mark.checklist("api.pagination", "anti.api.no-pagination")

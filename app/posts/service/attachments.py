@@ -118,7 +118,7 @@ async def add_attachment(
     try:
         await session.flush()
         # The post's detail lists its attachments, so its version (and ETag) moves.
-        await repository.count_change(session, post.id)
+        await repository.bump_version(session, post.id)
     except BaseException:
         await storage.delete(blob.key)
         raise

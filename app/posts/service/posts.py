@@ -286,8 +286,8 @@ async def delete_post(
     deleted = await session.execute(
         statement.returning(Post.id).execution_options(synchronize_session=False)
     )
-    if deleted.first() is None:  # changed (or deleted) since it was read
-        raise PreconditionFailed(_CHANGED)
+    if deleted.first() is None:  # deleted, or (with If-Match) changed, since it was read
+        raise PostNotFound if if_match is None else PreconditionFailed(_CHANGED)
     session.expunge(post)
     _invalidate_after_commit(
         session, cache, post.id, tags=post.status == PostStatus.PUBLISHED.value
