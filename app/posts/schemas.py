@@ -46,8 +46,10 @@ def _unique_sorted(tags: list[str]) -> list[str]:
 
 TagName = Annotated[
     str,
-    BeforeValidator(_lower),
     StringConstraints(min_length=1, max_length=TAG_MAX, pattern=TAG_PATTERN),
+    # After the constraints in this list, so it wraps them: it runs first (and, unlike
+    # before them, keeps the pattern in the JSON schema).
+    BeforeValidator(_lower),
     Field(description="A lower-case slug: letters, digits and single hyphens.", examples=["sql"]),
 ]
 TagList = Annotated[

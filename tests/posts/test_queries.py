@@ -124,7 +124,11 @@ async def twenty_thousand_posts(session: AsyncSession) -> tuple[uuid.UUID, tuple
 
 
 @pytest.mark.checklist(
-    "db.indexes", "perf.queries-optimized", "anti.perf.unoptimized-queries", "api.pagination"
+    "db.indexes",
+    "perf.queries-optimized",
+    "anti.perf.unoptimized-queries",
+    "api.pagination",
+    "guide.indexing-query-plans",
 )
 async def test_every_listing_uses_its_index_and_a_deep_page_costs_what_the_first_does(
     session: AsyncSession, twenty_thousand_posts: tuple[uuid.UUID, tuple[Any, uuid.UUID]]
