@@ -237,8 +237,13 @@ async def test_columns_have_the_types_their_values_need(session: AsyncSession) -
     columns = {(c.table_name, c.column_name): c.data_type for c in await _columns(session)}
     assert "timestamp without time zone" not in columns.values()  # every instant is absolute
     assert not {"real", "double precision", "money"} & set(columns.values())
-    ids = {key: kind for key, kind in columns.items() if key[1] == "id" or key[1].endswith("_id")}
-    assert set(ids.values()) == {"uuid"}
+    posts_family = {"posts", "tags", "post_tags", "comments", "attachments"}
+    keys = {
+        key: kind
+        for key, kind in columns.items()
+        if key[0] in posts_family and (key[1] == "id" or key[1].endswith("_id"))
+    }
+    assert set(keys.values()) == {"uuid"}  # primary and foreign keys alike
     assert columns["attachments", "size"] == "bigint"  # files past 2 GiB
     assert columns["posts", "search"] == "tsvector"
     assert columns["posts", "comment_count"] == "integer"
