@@ -13,10 +13,10 @@ ON DELETE rules, chosen per relationship:
   accident. Accounts are deactivated (`users.is_active`); erasing one is a deliberate job
   that deals with the content first.
 
-Three columns are derived, kept by the database itself and never written by the application:
-`excerpt` and `search` are generated from title and body, and `comment_count` is maintained in
-the same transaction as every comment insert. They exist so the list query reads neither the
-(possibly large, TOASTed) body nor the comments table.
+Three columns are derived, the schema's only redundancy: `excerpt` and `search` are generated
+columns the database computes from title and body, and `comment_count` is incremented in the
+same transaction as every comment insert (a CHECK keeps it >= 0). They exist so the list
+query reads neither the (possibly large, TOASTed) body nor the comments table.
 """
 
 from __future__ import annotations
