@@ -1,17 +1,65 @@
-"""Who may call the posts routes, and the loaders that fetch a post the caller may change."""
+"""The posts routes' parameters, who may call them, and the loaders that fetch a post the caller
+may change."""
 
 from __future__ import annotations
 
 import uuid
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Header, Query, Request
 
 from app.auth.dependencies import CurrentPrincipal, Perm, Principal, require
 from app.core.config import AttachmentSettings
 from app.core.db import SessionDep
-from app.models import Post
+from app.models import Post, PostStatus
+from app.models.posts import TAG_MAX, TAG_PATTERN
 from app.posts import service
+from app.posts.schemas import PostSort
+
+# --- parameters -------------------------------------------------------------------------
+
+IfMatch = Annotated[
+    str | None,
+    Header(description="The post's ETag as you read it; the write fails (412) if it changed."),
+]
+SortParam = Annotated[
+    PostSort,
+    Query(description="Order of the list; drafts order by creation instead of publication."),
+]
+TagParam = Annotated[
+    str | None,
+    Query(pattern=TAG_PATTERN, max_length=TAG_MAX, description="Only posts with this tag."),
+]
+SearchParam = Annotated[
+    str | None,
+    Query(
+        min_length=1,
+        max_length=200,
+        description='Full-text search (web syntax: words, "a phrase", -without, or); '
+        "results keep the chosen sort order.",
+    ),
+]
+StatusParam = Annotated[
+    PostStatus,
+    Query(description="`draft` lists your own drafts (sign in); `published` is public."),
+]
+UPLOAD_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {"file": {"type": "string", "format": "binary"}},
+                }
+            }
+        },
+    }
+}
+
+
+# --- policies and loaders ----------------------------------------------------------------
 
 PostAuthor = Annotated[Principal, Depends(require(Perm.POSTS_CREATE))]
 Commenter = Annotated[Principal, Depends(require(Perm.COMMENTS_CREATE))]

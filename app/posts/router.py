@@ -11,7 +11,7 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from starlette.datastructures import UploadFile
 
@@ -23,14 +23,19 @@ from app.core.pagination import DEFAULT_LIMIT, Cursor, CursorCodecDep, Limit, Pa
 from app.core.responses import NOT_MODIFIED, ConditionalGetDep, json_bytes, version_etag
 from app.core.storage import CHUNK_BYTES, BlobStorageDep
 from app.models import PostStatus
-from app.models.posts import TAG_MAX, TAG_PATTERN
 from app.posts import service
 from app.posts.dependencies import (
+    UPLOAD_BODY,
     AttachmentSettingsDep,
     Commenter,
     DeletablePost,
     EditablePost,
+    IfMatch,
     PostAuthor,
+    SearchParam,
+    SortParam,
+    StatusParam,
+    TagParam,
     viewer_of,
 )
 from app.posts.errors import InvalidAttachment
@@ -48,46 +53,6 @@ from app.posts.schemas import (
 )
 
 router = APIRouter(tags=["posts"])
-
-IfMatch = Annotated[
-    str | None,
-    Header(description="The post's ETag as you read it; the write fails (412) if it changed."),
-]
-SortParam = Annotated[
-    PostSort,
-    Query(description="Order of the list; drafts order by creation instead of publication."),
-]
-TagParam = Annotated[
-    str | None,
-    Query(pattern=TAG_PATTERN, max_length=TAG_MAX, description="Only posts with this tag."),
-]
-SearchParam = Annotated[
-    str | None,
-    Query(
-        min_length=1,
-        max_length=200,
-        description='Full-text search (web syntax: words, "a phrase", -without, or); '
-        "results keep the chosen sort order.",
-    ),
-]
-StatusParam = Annotated[
-    PostStatus,
-    Query(description="`draft` lists your own drafts (sign in); `published` is public."),
-]
-UPLOAD_BODY = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "required": ["file"],
-                    "properties": {"file": {"type": "string", "format": "binary"}},
-                }
-            }
-        },
-    }
-}
 
 
 @router.get(
