@@ -6,6 +6,7 @@ its lifespan opens (and closes) the database pool and the Redis client.
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -13,8 +14,9 @@ import structlog
 from fastapi import FastAPI
 from starlette.middleware.cors import CORSMiddleware
 
-from app.api import api_router
+from app.api import API_V1_PREFIX, api_router
 from app.auth.service import AuthTools
+from app.core.cache import Cache
 from app.core.config import Settings, get_settings
 from app.core.db import create_engine, create_sessionmaker
 from app.core.errors import UnhandledErrorMiddleware, register_error_handlers
@@ -31,9 +33,14 @@ from app.core.pagination import CursorCodec
 from app.core.profiling import ProfilerMiddleware
 from app.core.ratelimit import RateLimiter
 from app.core.redis import create_redis
+from app.core.storage import LocalStorage
 from app.health.router import router as health_router
 
 logger = structlog.get_logger(__name__)
+
+ATTACHMENT_UPLOAD_PATH = re.compile(rf"^{API_V1_PREFIX}/posts/[^/]+/attachments$")
+# Room for the multipart framing around an attachment of the largest accepted size.
+MULTIPART_OVERHEAD_BYTES = 64 * 1024
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -47,6 +54,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.engine = engine
         app.state.sessionmaker = create_sessionmaker(engine)
         app.state.redis = redis
+        app.state.cache = Cache(redis, settings.cache, prefix=f"{settings.redis.key_prefix}cache:")
+        app.state.storage = LocalStorage(settings.attachments_dir)
         ratelimiter = RateLimiter(
             settings.rate_limit,
             redis_url=settings.redis.url or "",
@@ -79,7 +88,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Added innermost first: the request id wraps everything, so even a 413 or 500 carries it.
     app.add_middleware(UnhandledErrorMiddleware)
     app.add_middleware(ContentTypeMiddleware, application=app)
-    app.add_middleware(BodySizeLimitMiddleware, default=settings.http.max_body_bytes)
+    app.add_middleware(
+        BodySizeLimitMiddleware,
+        default=settings.http.max_body_bytes,
+        overrides=[
+            (ATTACHMENT_UPLOAD_PATH, settings.attachments.max_bytes + MULTIPART_OVERHEAD_BYTES)
+        ],
+    )
     if settings.http.cors_origins:
         app.add_middleware(
             CORSMiddleware,

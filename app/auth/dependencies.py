@@ -62,7 +62,9 @@ def is_policy(call: object) -> bool:
     return bool(getattr(call, POLICY_ATTRIBUTE, False))
 
 
-def get_auth_tools(request: Request) -> AuthTools:
+async def get_auth_tools(request: Request) -> AuthTools:
+    # async although it awaits nothing: FastAPI runs a sync dependency in its thread pool,
+    # a thread hop on every request of every route that authenticates.
     tools: AuthTools = request.app.state.auth
     return tools
 

@@ -140,6 +140,69 @@ class RateLimitSettings(BaseSettings):
     )
 
 
+class CacheSettings(BaseSettings):
+    model_config = _section("CACHE_")
+
+    ttl_seconds: int = Field(
+        default=60, ge=1, description="How long a cached read (tags, post detail) stays fresh."
+    )
+    stale_seconds: int = Field(
+        default=300,
+        ge=0,
+        description="How long past freshness a copy is kept to answer while one request "
+        "recomputes it (stampede protection).",
+    )
+    lock_seconds: float = Field(
+        default=5.0, gt=0, description="Longest a recompute holds its lock before another may."
+    )
+    wait_seconds: float = Field(
+        default=0.5,
+        ge=0,
+        description="How long a request waits for another's recompute before computing itself.",
+    )
+    retry_after_seconds: float = Field(
+        default=5.0,
+        ge=0,
+        description="After a Redis failure, how long the cache is bypassed (reads go to the "
+        "database) before Redis is tried again.",
+    )
+    http_max_age_seconds: int = Field(
+        default=30,
+        ge=0,
+        description="`Cache-Control: max-age` of public GETs (clients revalidate with ETags).",
+    )
+
+
+class AttachmentSettings(BaseSettings):
+    model_config = _section("ATTACHMENTS_")
+
+    dir: Path | None = Field(
+        default=None,
+        description="Where attachment bytes are stored. Unset: DATA_DIR/blobs.",
+    )
+    max_bytes: int = Field(
+        default=10 * 1024 * 1024, ge=1, description="Largest attachment accepted (413 beyond)."
+    )
+    content_types: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: [
+            "image/png",
+            "image/jpeg",
+            "image/gif",
+            "image/webp",
+            "application/pdf",
+            "text/plain",
+        ],
+        description="Comma-separated content types accepted for attachments (415 otherwise).",
+    )
+
+    @field_validator("content_types", mode="before")
+    @classmethod
+    def _split_commas(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [item.strip().lower() for item in value.split(",") if item.strip()]
+        return value
+
+
 class CelerySettings(BaseSettings):
     model_config = _section("CELERY_")
 
@@ -238,6 +301,8 @@ class Settings(BaseSettings):
     auth: AuthSettings = Field(default_factory=AuthSettings)
     celery: CelerySettings = Field(default_factory=CelerySettings)
     rate_limit: RateLimitSettings = Field(default_factory=RateLimitSettings)
+    cache: CacheSettings = Field(default_factory=CacheSettings)
+    attachments: AttachmentSettings = Field(default_factory=AttachmentSettings)
 
     @property
     def is_prod(self) -> bool:
@@ -252,6 +317,10 @@ class Settings(BaseSettings):
     @property
     def json_logs(self) -> bool:
         return self.is_prod if self.log_json is None else self.log_json
+
+    @property
+    def attachments_dir(self) -> Path:
+        return self.attachments.dir or self.data_dir / "blobs"
 
     @model_validator(mode="after")
     def _refuse_dev_secrets_in_prod(self) -> Settings:

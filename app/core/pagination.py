@@ -82,7 +82,8 @@ class CursorCodec:
         return values
 
 
-def get_cursor_codec(request: Request) -> CursorCodec:
+async def get_cursor_codec(request: Request) -> CursorCodec:
+    # async although it awaits nothing: a sync dependency would run in the thread pool.
     codec: CursorCodec = request.app.state.cursors
     return codec
 

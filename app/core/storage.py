@@ -1,8 +1,21 @@
 """Blob storage: file bytes live here, never in the database (which keeps only metadata).
 
 `BlobStorage` is the small interface the domains use; `LocalStorage` keeps blobs under a
-directory (DATA_DIR by default). An S3-compatible backend implements the same four methods
-(see docs/architecture.md); nothing else changes.
+directory (ATTACHMENTS_DIR, default DATA_DIR/blobs), created in the app's lifespan.
+
+An S3-compatible backend (AWS S3, MinIO, R2, ...) is an extension that implements the same
+four methods, and nothing else changes:
+
+- `save`: a multipart upload (`CreateMultipartUpload`, one `UploadPart` per >= 5 MiB of
+  chunks, hashing and counting on the way; `AbortMultipartUpload` past `max_bytes` or on any
+  error, so a failed upload leaves nothing behind), then `CompleteMultipartUpload`.
+- `open`: `GetObject` and iterate its body stream in chunks (or answer downloads with a
+  short-lived presigned URL instead of proxying the bytes).
+- `delete`: `DeleteObject` (idempotent, like `unlink(missing_ok=True)`).
+- `exists`: `HeadObject`.
+
+Use an async client (aioboto3 / aiobotocore) so requests don't block the event loop, keep
+credentials in settings as SecretStr, and choose the backend in the lifespan from settings.
 """
 
 from __future__ import annotations
@@ -12,10 +25,12 @@ import hashlib
 import os
 import re
 import secrets
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Annotated, Protocol
+
+from fastapi import Depends, Request
 
 CHUNK_BYTES = 64 * 1024
 _SAFE_KEY = re.compile(r"^[a-z0-9][a-z0-9/_-]{0,200}$")
@@ -37,7 +52,7 @@ class BlobStorage(Protocol):
         self, prefix: str, chunks: AsyncIterable[bytes], *, max_bytes: int
     ) -> StoredBlob: ...
 
-    def open(self, key: str) -> AsyncIterator[bytes]: ...
+    def open(self, key: str) -> AsyncGenerator[bytes, None]: ...
 
     async def delete(self, key: str) -> None: ...
 
@@ -72,7 +87,7 @@ class LocalStorage:
         await asyncio.to_thread(partial.rename, path)
         return StoredBlob(key=key, size=size, sha256=sha256)
 
-    async def open(self, key: str) -> AsyncIterator[bytes]:
+    async def open(self, key: str) -> AsyncGenerator[bytes, None]:
         handle = await asyncio.to_thread(self._path(key).open, "rb")
         try:
             while chunk := await asyncio.to_thread(handle.read, CHUNK_BYTES):
@@ -104,3 +119,11 @@ async def _write(path: Path, chunks: AsyncIterable[bytes], *, max_bytes: int) ->
     finally:
         handle.close()
     return size, digest.hexdigest()
+
+
+async def get_blob_storage(request: Request) -> BlobStorage:
+    storage: BlobStorage = request.app.state.storage
+    return storage
+
+
+BlobStorageDep = Annotated[BlobStorage, Depends(get_blob_storage)]

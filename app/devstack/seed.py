@@ -2,7 +2,8 @@
 
 Accounts: the admin (ADMIN_EMAIL, ADMIN_PASSWORD or a generated password printed once and
 kept in DATA_DIR/admin-password, mode 0600), plus `member@example.com` and
-`moderator@example.com` with the same password. Later domains add their sample data here.
+`moderator@example.com` with the same password, and a few hundred posts by the three of them
+with tags and comments (`app/devstack/demo_posts.py`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.auth import service as auth
 from app.core.config import Settings
 from app.core.db import commit, create_engine, create_sessionmaker
+from app.devstack.demo_posts import seed_demo_posts
 from app.users import service as users
 
 ADMIN_PASSWORD_FILE = "admin-password"  # noqa: S105 - a file name
@@ -84,10 +86,17 @@ async def seed(settings: Settings) -> list[str]:
                     roles=roles,
                 )
             ]
+            author_ids = [await auth.find_user_id(session, email) for email in accounts]
+            content = await seed_demo_posts(session, [user for user in author_ids if user])
             await commit(session)
     finally:
         await engine.dispose()
     if created:
         lines.append(f"created demo accounts {', '.join(created)} (password: the admin's)")
+    if content:
+        lines.append(
+            f"created {len(content.posts)} demo posts with "
+            f"{len({tag for _, tag in content.links})} tags and {len(content.comments)} comments"
+        )
     lines.append(f"sign in at /docs -> Authorize with {settings.admin_email}")
     return lines

@@ -14,18 +14,25 @@ from app.models.auth import (
     RolePermission,
 )
 from app.models.base import Base, Entity, Timestamped
+from app.models.posts import Attachment, Comment, Post, PostStatus, PostTag, Tag
 from app.models.users import User, UserRole
 
 __all__ = [
     "ApiKey",
     "ApiKeyScope",
+    "Attachment",
     "AuthSession",
     "Base",
+    "Comment",
     "Entity",
     "Permission",
+    "Post",
+    "PostStatus",
+    "PostTag",
     "RefreshToken",
     "Role",
     "RolePermission",
+    "Tag",
     "Timestamped",
     "User",
     "UserRole",

@@ -27,8 +27,8 @@ def _default(field: Any) -> str:
         return "unset"
     if isinstance(value, Enum):
         return str(value.value)
-    if value == []:
-        return "empty"
+    if isinstance(value, list):
+        return ",".join(map(str, value)) if value else "empty"
     return str(value)
 
 

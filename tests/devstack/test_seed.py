@@ -1,10 +1,13 @@
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import httpx
 from fastapi import FastAPI
 from pydantic import SecretStr
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.devstack.seed import seed
 from tests.conftest import ServiceUrls, make_settings
@@ -23,3 +26,49 @@ async def test_seed_is_idempotent_and_its_accounts_can_sign_in(
     assert not any("created demo accounts" in line for line in second)
     for email in ("admin@example.com", "member@example.com", "moderator@example.com"):
         assert (await sign_in(client, email, "seeded-admin-pw")).status_code == 200
+
+
+async def test_seed_creates_a_realistic_browsable_blog_once(
+    services: ServiceUrls,
+    committing_app: FastAPI,
+    client: httpx.AsyncClient,
+    engine: AsyncEngine,
+    tmp_path: Path,
+) -> None:
+    settings = make_settings(
+        services, data_dir=tmp_path, admin_password=SecretStr("seeded-admin-pw")
+    )
+    started = time.monotonic()
+    first = await seed(settings)
+    seconds = time.monotonic() - started
+    second = await seed(settings)
+    assert any("demo posts" in line for line in first), first
+    assert not any("demo posts" in line for line in second)
+    assert seconds < 10  # bulk inserts, not hundreds of round trips
+    async with engine.connect() as connection:
+        counts = (
+            await connection.execute(
+                text(
+                    "SELECT count(*) FILTER (WHERE status = 'published') AS published, "
+                    "count(*) FILTER (WHERE status = 'draft') AS drafts, "
+                    "count(DISTINCT author_id) AS authors, "
+                    "(SELECT count(*) FROM tags) AS tags, "
+                    "(SELECT count(*) FROM comments) AS comments, "
+                    "sum(comment_count) AS counted, "
+                    "count(*) FILTER (WHERE comment_count <> (SELECT count(*) FROM comments c "
+                    "WHERE c.post_id = posts.id)) AS miscounted "
+                    "FROM posts"
+                )
+            )
+        ).one()
+    assert counts.published >= 200
+    assert counts.drafts > 0
+    assert counts.authors == 3
+    assert counts.tags >= 10
+    assert counts.comments == counts.counted > 500
+    assert counts.miscounted == 0
+    feed = (await client.get("/api/v1/posts", params={"limit": 100})).json()
+    assert len(feed["items"]) == 100
+    assert feed["next_cursor"] is not None
+    assert (await client.get("/api/v1/posts", params={"q": "index"})).json()["items"]
+    assert (await client.get("/api/v1/tags")).json()[0]["post_count"] > 20

@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from alembic import command
+from alembic.script import ScriptDirectory
 from pytest_alembic import MigrationContext
 from pytest_alembic.tests import (
     test_model_definitions_match_ddl,
@@ -15,7 +17,9 @@ from pytest_alembic.tests import (
     test_upgrade,
 )
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from app.devstack.migrate import alembic_config
 
 __all__ = [
     "test_model_definitions_match_ddl",
@@ -43,6 +47,12 @@ SAMPLE_DATA = [
     """INSERT INTO api_keys (id, user_id, name, prefix, key_hash)
        VALUES ('01900000-0000-7000-8000-000000000004', '01900000-0000-7000-8000-000000000001',
                'k', 'abcdefabcdef', repeat('b', 64))""",
+    """INSERT INTO posts (id, author_id, title, body, status, published_at)
+       VALUES ('01900000-0000-7000-8000-000000000005', '01900000-0000-7000-8000-000000000001',
+               'Round trip', 'A body', 'published', now())""",
+    """INSERT INTO comments (id, post_id, author_id, body)
+       VALUES ('01900000-0000-7000-8000-000000000006', '01900000-0000-7000-8000-000000000005',
+               '01900000-0000-7000-8000-000000000001', 'A comment')""",
 ]
 
 
@@ -123,3 +133,76 @@ def test_every_table_has_audit_timestamps(
         )
     )
     assert missing == [], f"tables without NOT NULL timestamptz audit columns: {missing}"
+
+
+async def _alembic(url: str, action: str, revision: str) -> None:
+    # Alembic's env.py runs its own event loop, so it runs in a thread, not on this one.
+    await asyncio.to_thread(getattr(command, action), alembic_config(url), revision)
+
+
+async def _tables(engine: AsyncEngine) -> set[str]:
+    async with engine.connect() as connection:
+        rows = await connection.execute(
+            text(
+                "SELECT tablename FROM pg_tables "
+                "WHERE schemaname = 'public' AND tablename <> 'alembic_version'"
+            )
+        )
+        return set(rows.scalars())
+
+
+async def _add_rows(engine: AsyncEngine) -> None:
+    """A little of everything, so downgrades run against real rows and foreign keys."""
+    async with engine.begin() as connection:
+        tables = await _tables(engine)
+        if "users" in tables:
+            await connection.execute(
+                text(
+                    "INSERT INTO users (id, email, full_name, password_hash) VALUES "
+                    "(gen_random_uuid(), 'm' || gen_random_uuid() || '@example.com', 'M', '-')"
+                )
+            )
+        if "posts" in tables:
+            await connection.execute(
+                text(
+                    "INSERT INTO posts (id, author_id, title, body, status, published_at) "
+                    "SELECT gen_random_uuid(), id, 'T', 'B', 'published', now() FROM users"
+                )
+            )
+            await connection.execute(
+                text(
+                    "INSERT INTO comments (id, post_id, author_id, body) "
+                    "SELECT gen_random_uuid(), id, author_id, 'C' FROM posts"
+                )
+            )
+
+
+async def test_every_migration_downgrades_and_upgrades_again_with_data_present(
+    migrations_database_url: str,
+) -> None:
+    revisions = [
+        script.revision
+        for script in reversed(
+            list(
+                ScriptDirectory.from_config(
+                    alembic_config(migrations_database_url)
+                ).walk_revisions()
+            )
+        )
+    ]
+    engine = create_async_engine(migrations_database_url)
+    try:
+        schemas: list[set[str]] = [await _tables(engine)]
+        for revision in revisions:  # up, one step at a time, adding rows at each step
+            await _alembic(migrations_database_url, "upgrade", revision)
+            await _add_rows(engine)
+            schemas.append(await _tables(engine))
+        for step in range(len(revisions), 0, -1):  # down, one step at a time
+            await _alembic(migrations_database_url, "downgrade", "-1")
+            assert await _tables(engine) == schemas[step - 1], revisions[step - 1]
+        await _alembic(migrations_database_url, "upgrade", "head")
+        assert await _tables(engine) == schemas[-1]
+    finally:
+        await engine.dispose()
+    assert "0002_posts" in revisions
+    assert {"posts", "tags", "post_tags", "comments", "attachments"} <= schemas[-1]
