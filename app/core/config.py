@@ -124,6 +124,81 @@ class CelerySettings(BaseSettings):
     )
 
 
+class OrdersSettings(BaseSettings):
+    model_config = _section("ORDERS_")
+
+    idempotency_key_ttl_hours: float = Field(
+        default=24, gt=0, description="How long a stored Idempotency-Key response is replayed."
+    )
+    max_items: int = Field(default=50, ge=1, description="Most lines one order may have.")
+    export_max_bytes: int = Field(
+        default=50 * 1024 * 1024, ge=1024, description="Largest order export file produced."
+    )
+
+
+class OutboxSettings(BaseSettings):
+    model_config = _section("OUTBOX_")
+
+    relay_interval_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        description="How often Celery beat relays events whose after-commit nudge was lost.",
+    )
+    relay_batch_size: int = Field(
+        default=100, ge=1, description="Events published per relay transaction."
+    )
+    retention_days: int = Field(
+        default=7, ge=1, description="Published events are purged after this many days."
+    )
+
+
+class PaymentsSettings(BaseSettings):
+    model_config = _section("PAYMENTS_")
+
+    base_url: str = Field(
+        default="http://127.0.0.1:8010",
+        description="The payment provider's API. The default is the simulator `make run` starts.",
+    )
+    api_key: SecretStr = Field(
+        default=SecretStr(f"{DEV_SECRET_PREFIX}payments-api-key"),
+        description="Bearer credential for the provider's API.",
+    )
+    webhook_secret: SecretStr = Field(
+        default=SecretStr(f"{DEV_SECRET_PREFIX}payments-webhook-secret"),
+        description="Verifies the provider's signed callbacks (Standard Webhooks; a `whsec_` "
+        "base64 secret or raw text).",
+    )
+    connect_timeout: float = Field(default=2.0, gt=0, description="Seconds to connect.")
+    read_timeout: float = Field(default=5.0, gt=0, description="Seconds to wait for a response.")
+    write_timeout: float = Field(default=5.0, gt=0, description="Seconds to send a request.")
+    pool_timeout: float = Field(
+        default=2.0, gt=0, description="Seconds to wait for a free connection of the client."
+    )
+    retry_attempts: int = Field(
+        default=3, ge=1, description="Tries per call, the first included (retryable failures)."
+    )
+    retry_max_wait: float = Field(
+        default=5.0, gt=0, description="Longest pause between two tries (incl. Retry-After)."
+    )
+    breaker_fail_max: int = Field(
+        default=5, ge=1, description="Consecutive failed calls that open the circuit breaker."
+    )
+    breaker_reset_seconds: float = Field(
+        default=30.0, gt=0, description="How long the breaker stays open before a trial call."
+    )
+    charge_max_retries: int = Field(
+        default=8, ge=0, description="Task retries of a charge before the order is failed."
+    )
+    charge_backoff_max_seconds: int = Field(
+        default=600, ge=1, description="Cap of the charge task's exponential backoff."
+    )
+    defer_deadline_seconds: int = Field(
+        default=3600,
+        ge=1,
+        description="How long a charge waits out an open breaker before the order is failed.",
+    )
+
+
 class AuthSettings(BaseSettings):
     model_config = _section("AUTH_")
 
@@ -179,6 +254,10 @@ class Settings(BaseSettings):
         default=SecretStr(f"{DEV_SECRET_PREFIX}secret-key-for-signing-cursors"),
         description="Signs pagination cursors and other tamper-evident values.",
     )
+    blob_dir: Path | None = Field(
+        default=None,
+        description="Where blob storage keeps files (exports). Unset: DATA_DIR/blobs.",
+    )
     admin_email: str = Field(
         default="admin@example.com", description="Admin account created by the demo seed."
     )
@@ -192,10 +271,17 @@ class Settings(BaseSettings):
     redis: RedisSettings = Field(default_factory=RedisSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
     celery: CelerySettings = Field(default_factory=CelerySettings)
+    orders: OrdersSettings = Field(default_factory=OrdersSettings)
+    outbox: OutboxSettings = Field(default_factory=OutboxSettings)
+    payments: PaymentsSettings = Field(default_factory=PaymentsSettings)
 
     @property
     def is_prod(self) -> bool:
         return self.app_env is Environment.PROD
+
+    @property
+    def blob_root(self) -> Path:
+        return (self.blob_dir or self.data_dir / "blobs").resolve()
 
     @property
     def json_logs(self) -> bool:
@@ -229,6 +315,8 @@ class Settings(BaseSettings):
         secrets: dict[str, str] = {
             "SECRET_KEY": self.secret_key.get_secret_value(),
             "AUTH_API_KEY_PEPPER": self.auth.api_key_pepper.get_secret_value(),
+            "PAYMENTS_API_KEY": self.payments.api_key.get_secret_value(),
+            "PAYMENTS_WEBHOOK_SECRET": self.payments.webhook_secret.get_secret_value(),
         }
         for kid, key in self.auth.jwt_keys.items():
             secrets[f"AUTH_JWT_KEYS[{kid}]"] = key.get_secret_value()

@@ -3,7 +3,13 @@ from __future__ import annotations
 import pytest
 from pydantic import SecretStr, ValidationError
 
-from app.core.config import AuthSettings, DatabaseSettings, RedisSettings, Settings
+from app.core.config import (
+    AuthSettings,
+    DatabaseSettings,
+    PaymentsSettings,
+    RedisSettings,
+    Settings,
+)
 
 STRONG_KEY = "k" * 48
 
@@ -20,6 +26,7 @@ def test_prod_refuses_to_start_with_development_secrets() -> None:
     assert "AUTH_API_KEY_PEPPER is a development default" in message
     assert "AUTH_JWT_KEYS[dev-1] is a development default" in message
     assert "SECRET_KEY is a development default" in message
+    assert "PAYMENTS_WEBHOOK_SECRET is a development default" in message
 
 
 def test_prod_refuses_short_secrets() -> None:
@@ -57,6 +64,9 @@ def test_prod_starts_with_real_secrets() -> None:
             jwt_keys={"k1": SecretStr(STRONG_KEY)},
             jwt_active_kid="k1",
             api_key_pepper=SecretStr(STRONG_KEY),
+        ),
+        payments=PaymentsSettings(
+            api_key=SecretStr(STRONG_KEY), webhook_secret=SecretStr(STRONG_KEY)
         ),
     )
     assert settings.is_prod
