@@ -15,6 +15,8 @@ from starlette.middleware.cors import CORSMiddleware
 
 from app.api import api_router
 from app.auth.service import AuthTools
+from app.core import outbox
+from app.core.celery import create_celery
 from app.core.config import Settings, get_settings
 from app.core.db import create_engine, create_sessionmaker
 from app.core.errors import UnhandledErrorMiddleware, register_error_handlers
@@ -45,10 +47,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.redis = redis
         app.state.auth = AuthTools.from_settings(settings.auth)
         app.state.cursors = CursorCodec(settings.secret_key.get_secret_value().encode())
+        # The API only publishes (the outbox relay's nudge); workers consume.
+        app.state.celery = create_celery(settings)
+        outbox.set_nudge(outbox.celery_nudge(app.state.celery))
         logger.info("api_started", env=settings.app_env.value)
         try:
             yield
         finally:
+            outbox.set_nudge(None)
+            app.state.celery.close()
             # The client was given its pool, so it does not close it unless told to.
             await redis.aclose(close_connection_pool=True)
             await engine.dispose()

@@ -186,12 +186,6 @@ class PaymentsSettings(BaseSettings):
     breaker_reset_seconds: float = Field(
         default=30.0, gt=0, description="How long the breaker stays open before a trial call."
     )
-    charge_max_retries: int = Field(
-        default=8, ge=0, description="Task retries of a charge before the order is failed."
-    )
-    charge_backoff_max_seconds: int = Field(
-        default=600, ge=1, description="Cap of the charge task's exponential backoff."
-    )
     defer_deadline_seconds: int = Field(
         default=3600,
         ge=1,

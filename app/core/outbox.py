@@ -24,6 +24,7 @@ keyword arguments. See docs/adr/0006-transactional-outbox.md.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Mapping
@@ -32,6 +33,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import structlog
+from celery import Celery
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -89,6 +91,25 @@ async def add_event(
         # writes two events may wake it twice: simpler than deduplicating.
         on_commit(session, _nudge)
     return event
+
+
+def celery_nudge(celery: Celery) -> Nudge:
+    """A nudge that sends one `outbox.relay` task, off the event loop, without retrying: if the
+    broker is down it fails within seconds (logged by `commit`) and beat relays later."""
+
+    async def nudge() -> None:
+        await asyncio.to_thread(celery.send_task, RELAY_TASK, retry=False, expires=60)
+
+    return nudge
+
+
+def celery_publisher(celery: Celery) -> Publish:
+    """Publishes a subscriber task; a broker error raises, leaving the event for the next run."""
+
+    def publish(task_name: str, kwargs: Mapping[str, Any]) -> None:
+        celery.send_task(task_name, kwargs=dict(kwargs), retry=False)
+
+    return publish
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import structlog
@@ -257,6 +258,7 @@ class PayableOrder:
     status: str
     amount: int
     currency: str
+    placed_at: datetime
 
     @property
     def is_pending(self) -> bool:
@@ -269,7 +271,11 @@ async def payable_order(session: AsyncSession, order_id: uuid.UUID) -> PayableOr
     if order is None:
         return None
     return PayableOrder(
-        order_id=order.id, status=order.status, amount=order.total_amount, currency=order.currency
+        order_id=order.id,
+        status=order.status,
+        amount=order.total_amount,
+        currency=order.currency,
+        placed_at=order.created_at,
     )
 
 

@@ -21,7 +21,8 @@ from app.auth.dependencies import is_policy
 from tests.factories import create_account
 from tests.routes import served_routes
 
-Who = Literal["anyone", "signed-in", "member", "moderator", "admin"]
+# "signed-request": no principal; the request itself must carry a valid signature (401 without).
+Who = Literal["anyone", "signed-in", "member", "moderator", "admin", "signed-request"]
 ROLES = ["anonymous", "member", "moderator", "admin"]
 ALLOWED: dict[Who, set[str]] = {
     "anyone": {"anonymous", "member", "moderator", "admin"},
@@ -29,6 +30,7 @@ ALLOWED: dict[Who, set[str]] = {
     "member": {"member", "moderator", "admin"},
     "moderator": {"moderator", "admin"},
     "admin": {"admin"},
+    "signed-request": set(),
 }
 
 # (method, path) -> the least privileged caller allowed. Ownership rules come on top and are
@@ -59,6 +61,8 @@ MATRIX: dict[tuple[str, str], Who] = {
     ("GET", "/api/v1/orders"): "signed-in",
     ("GET", "/api/v1/orders/{order_id}"): "signed-in",
     ("POST", "/api/v1/orders/{order_id}/cancel"): "signed-in",
+    # Signed by the provider, not by a user: the signature is checked in place of a principal.
+    ("POST", "/api/v1/integrations/payments/webhook"): "signed-request",
 }
 
 
@@ -110,7 +114,7 @@ async def test_authorization_matrix(
             if allowed and response.status_code in {401, 403}:
                 failures.append(f"{role} {method} {path}: {response.status_code}, expected access")
             if not allowed:
-                expected = 401 if role == "anonymous" else 403
+                expected = 401 if role == "anonymous" or least == "signed-request" else 403
                 if response.status_code != expected:
                     failures.append(f"{role} {method} {path}: {response.status_code} != {expected}")
     assert not failures, "\n".join(failures)

@@ -33,7 +33,13 @@ def test_run_serves_ready_and_ctrl_c_leaves_no_process_behind(tmp_path: Path) ->
         for key, value in os.environ.items()
         if key not in {"DATABASE_URL", "REDIS_URL", "REDIS_KEY_PREFIX", "APP_ENV"}
     }
-    env.update(DATA_DIR=str(tmp_path / "data"), PORT=str(port), ADMIN_PASSWORD="")
+    env.update(
+        DATA_DIR=str(tmp_path / "data"),
+        PORT=str(port),
+        ADMIN_PASSWORD="",
+        # The payment simulator on a free port too: parallel runs must not collide on 8010.
+        PAYMENTS_BASE_URL=f"http://127.0.0.1:{free_port()}",
+    )
     process = subprocess.Popen(
         [sys.executable, "-m", "app.devstack"],
         cwd=ROOT,
@@ -61,7 +67,7 @@ def test_run_serves_ready_and_ctrl_c_leaves_no_process_behind(tmp_path: Path) ->
 
         spawned = psutil.Process(process.pid).children(recursive=True)
         spawned += _processes_using(tmp_path)
-        assert len(spawned) >= 5  # api, worker (+ its pool), beat, postgres, redis
+        assert len(spawned) >= 6  # api, worker (+ its pool), beat, payments, postgres, redis
 
         stopped_at = time.monotonic()
         process.send_signal(signal.SIGINT)
