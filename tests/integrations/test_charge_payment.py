@@ -15,7 +15,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from app.integrations import tasks
 from app.models import OutboxEvent, Payment
 from tests.factories import Account
-from tests.integrations.conftest import Simulator, eventually, order_status
 from tests.orders.factories import (
     PRODUCTS,
     committed_account,
@@ -23,6 +22,7 @@ from tests.orders.factories import (
     create_product,
     post_order,
 )
+from tests.workers import Simulator, eventually, order_status
 
 
 async def _place(
