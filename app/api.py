@@ -9,6 +9,8 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from app.auth.router import router as auth_router
+from app.integrations.router import router as integrations_router
+from app.orders.router import router as orders_router
 from app.posts.router import router as posts_router
 from app.users.router import router as users_router
 
@@ -18,3 +20,5 @@ api_router = APIRouter(prefix=API_V1_PREFIX)
 api_router.include_router(auth_router)
 api_router.include_router(users_router)
 api_router.include_router(posts_router)
+api_router.include_router(orders_router)
+api_router.include_router(integrations_router)

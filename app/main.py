@@ -16,7 +16,9 @@ from starlette.middleware.cors import CORSMiddleware
 
 from app.api import API_V1_PREFIX, api_router
 from app.auth.service import AuthTools
+from app.core import outbox
 from app.core.cache import Cache
+from app.core.celery import create_celery
 from app.core.config import Settings, get_settings
 from app.core.db import create_engine, create_sessionmaker
 from app.core.errors import UnhandledErrorMiddleware, register_error_handlers
@@ -55,7 +57,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.sessionmaker = create_sessionmaker(engine)
         app.state.redis = redis
         app.state.cache = Cache(redis, settings.cache, prefix=f"{settings.redis.key_prefix}cache:")
-        app.state.storage = LocalStorage(settings.attachments_dir)
         ratelimiter = RateLimiter(
             settings.rate_limit,
             redis_url=settings.redis.url or "",
@@ -65,10 +66,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.ratelimiter = ratelimiter
         app.state.auth = AuthTools.from_settings(settings.auth, limiter=ratelimiter)
         app.state.cursors = CursorCodec(settings.secret_key.get_secret_value().encode())
+        # The API only publishes (the outbox relay's nudge); workers consume.
+        app.state.celery = create_celery(settings)
+        app.state.storage = LocalStorage(settings.blob_root)
+        outbox.set_nudge(outbox.celery_nudge(app.state.celery))
         logger.info("api_started", env=settings.app_env.value)
         try:
             yield
         finally:
+            outbox.set_nudge(None)
+            app.state.celery.close()
             # The client was given its pool, so it does not close it unless told to.
             await redis.aclose(close_connection_pool=True)
             await engine.dispose()

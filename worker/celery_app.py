@@ -1,8 +1,9 @@
-"""The Celery application: `celery -A worker.celery_app worker` / `... beat`.
+"""The Celery worker and beat: `celery -A worker.celery_app worker` / `... beat`.
 
-Tasks live next to their domain (`app/<domain>/tasks.py`) and are autodiscovered. Reliability
-defaults are set once here: late acknowledgement, redelivery when a worker dies, one message
-prefetched at a time, JSON only.
+Tasks live next to their domain (`app/<domain>/tasks.py`) and are autodiscovered; the plumbing
+tasks (outbox relay, purges) are in `worker/tasks.py`. Reliability defaults (late ack,
+redelivery when a worker dies, one message prefetched at a time, JSON only) are set in
+`app/core/celery.py`, shared with the API, which publishes too.
 """
 
 from __future__ import annotations
@@ -11,8 +12,10 @@ import pkgutil
 from typing import Any
 
 from celery import Celery
-from celery.signals import setup_logging
+from celery.signals import setup_logging, worker_init
 
+from app.core import outbox
+from app.core.celery import create_celery
 from app.core.config import Settings, get_settings
 from app.core.logging import configure_logging
 from worker import metrics as _metrics  # noqa: F401 - connects the task metric signals
@@ -30,33 +33,10 @@ def _domain_packages() -> list[str]:
     ]
 
 
-def create_celery(settings: Settings) -> Celery:
-    broker_url = settings.celery.broker_url or settings.redis.url
-    celery = Celery("reference-backend")
-    celery.conf.update(
-        broker_url=broker_url,
-        broker_connection_retry_on_startup=True,
-        broker_transport_options={
-            "visibility_timeout": settings.celery.visibility_timeout_seconds,
-            "global_keyprefix": f"{settings.redis.key_prefix}celery:",
-        },
-        # No result backend: every job records its outcome in PostgreSQL, where the API reads it.
-        task_ignore_result=True,
-        task_serializer="json",
-        accept_content=["json"],
-        # At-least-once delivery: a task is acknowledged only after it finished, and a worker
-        # that dies mid-task has its message redelivered. Tasks must therefore be idempotent.
-        task_acks_late=True,
-        task_reject_on_worker_lost=True,
-        worker_prefetch_multiplier=1,
-        worker_concurrency=settings.celery.worker_concurrency,
-        worker_hijack_root_logger=False,
-        worker_send_task_events=True,
-        task_send_sent_event=True,
-        beat_schedule=beat_schedule(),
-        timezone="UTC",
-        enable_utc=True,
-    )
+def create_worker_app(settings: Settings) -> Celery:
+    """The broker configuration of `create_celery`, plus every task and the beat schedule."""
+    celery = create_celery(settings, set_as_current=True)
+    celery.conf.update(include=["worker.tasks"], beat_schedule=beat_schedule(settings.outbox))
     celery.autodiscover_tasks(_domain_packages, related_name="tasks")
     return celery
 
@@ -67,4 +47,10 @@ def _configure_logging(**_: Any) -> None:
     configure_logging(level=settings.log_level, json=settings.json_logs)
 
 
-app = create_celery(get_settings())
+@worker_init.connect
+def _nudge_the_relay_after_commits(sender: Any, **_: Any) -> None:
+    # Tasks write events too (order.paid); wake the relay after their commits as the API does.
+    outbox.set_nudge(outbox.celery_nudge(sender.app))
+
+
+app = create_worker_app(get_settings())

@@ -12,6 +12,7 @@ from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -176,10 +177,6 @@ class CacheSettings(BaseSettings):
 class AttachmentSettings(BaseSettings):
     model_config = _section("ATTACHMENTS_")
 
-    dir: Path | None = Field(
-        default=None,
-        description="Where attachment bytes are stored. Unset: DATA_DIR/blobs.",
-    )
     max_bytes: int = Field(
         default=10 * 1024 * 1024, ge=1, description="Largest attachment accepted (413 beyond)."
     )
@@ -220,6 +217,76 @@ class CelerySettings(BaseSettings):
     )
     metrics_port: int = Field(
         default=9101, ge=0, le=65535, description="Worker's /metrics port on 127.0.0.1 (0: off)."
+    )
+
+
+class OrdersSettings(BaseSettings):
+    model_config = _section("ORDERS_")
+
+    idempotency_key_ttl_hours: float = Field(
+        default=24, gt=0, description="How long a stored Idempotency-Key response is replayed."
+    )
+    max_items: int = Field(default=50, ge=1, description="Most lines one order may have.")
+    export_max_bytes: int = Field(
+        default=50 * 1024 * 1024, ge=1024, description="Largest order export file produced."
+    )
+
+
+class OutboxSettings(BaseSettings):
+    model_config = _section("OUTBOX_")
+
+    relay_interval_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        description="How often Celery beat relays events whose after-commit nudge was lost.",
+    )
+    relay_batch_size: int = Field(
+        default=100, ge=1, description="Events published per relay transaction."
+    )
+    retention_days: int = Field(
+        default=7, ge=1, description="Published events are purged after this many days."
+    )
+
+
+class PaymentsSettings(BaseSettings):
+    model_config = _section("PAYMENTS_")
+
+    base_url: str = Field(
+        default="http://127.0.0.1:8010",
+        description="The payment provider's API. The default is the simulator `make run` starts "
+        "(prod refuses a local URL).",
+    )
+    api_key: SecretStr = Field(
+        default=SecretStr(f"{DEV_SECRET_PREFIX}payments-api-key"),
+        description="Bearer credential for the provider's API.",
+    )
+    webhook_secret: SecretStr = Field(
+        default=SecretStr(f"{DEV_SECRET_PREFIX}payments-webhook-secret"),
+        description="Verifies the provider's signed callbacks (Standard Webhooks; a `whsec_` "
+        "base64 secret or raw text).",
+    )
+    connect_timeout: float = Field(default=2.0, gt=0, description="Seconds to connect.")
+    read_timeout: float = Field(default=5.0, gt=0, description="Seconds to wait for a response.")
+    write_timeout: float = Field(default=5.0, gt=0, description="Seconds to send a request.")
+    pool_timeout: float = Field(
+        default=2.0, gt=0, description="Seconds to wait for a free connection of the client."
+    )
+    retry_attempts: int = Field(
+        default=3, ge=1, description="Tries per call, the first included (retryable failures)."
+    )
+    retry_max_wait: float = Field(
+        default=5.0, gt=0, description="Longest pause between two tries (incl. Retry-After)."
+    )
+    breaker_fail_max: int = Field(
+        default=5, ge=1, description="Consecutive failed calls that open the circuit breaker."
+    )
+    breaker_reset_seconds: float = Field(
+        default=30.0, gt=0, description="How long the breaker stays open before a trial call."
+    )
+    defer_deadline_seconds: int = Field(
+        default=3600,
+        ge=1,
+        description="How long a charge waits out an open breaker before the order is failed.",
     )
 
 
@@ -287,6 +354,10 @@ class Settings(BaseSettings):
         description="`?profile=1` returns a pyinstrument profile of any request "
         "(default: on in dev, off elsewhere; refused in prod).",
     )
+    blob_dir: Path | None = Field(
+        default=None,
+        description="Where blob storage keeps files (attachments, exports). Unset: DATA_DIR/blobs.",
+    )
     admin_email: str = Field(
         default="admin@example.com", description="Admin account created by the demo seed."
     )
@@ -303,6 +374,9 @@ class Settings(BaseSettings):
     rate_limit: RateLimitSettings = Field(default_factory=RateLimitSettings)
     cache: CacheSettings = Field(default_factory=CacheSettings)
     attachments: AttachmentSettings = Field(default_factory=AttachmentSettings)
+    orders: OrdersSettings = Field(default_factory=OrdersSettings)
+    outbox: OutboxSettings = Field(default_factory=OutboxSettings)
+    payments: PaymentsSettings = Field(default_factory=PaymentsSettings)
 
     @property
     def is_prod(self) -> bool:
@@ -315,12 +389,12 @@ class Settings(BaseSettings):
         return self.profiler_enabled
 
     @property
-    def json_logs(self) -> bool:
-        return self.is_prod if self.log_json is None else self.log_json
+    def blob_root(self) -> Path:
+        return (self.blob_dir or self.data_dir / "blobs").resolve()
 
     @property
-    def attachments_dir(self) -> Path:
-        return self.attachments.dir or self.data_dir / "blobs"
+    def json_logs(self) -> bool:
+        return self.is_prod if self.log_json is None else self.log_json
 
     @model_validator(mode="after")
     def _refuse_dev_secrets_in_prod(self) -> Settings:
@@ -340,6 +414,8 @@ class Settings(BaseSettings):
             problems.append("REDIS_URL is missing (no embedded Redis in prod)")
         if self.profiler_enabled:
             problems.append("PROFILER_ENABLED must be off (it exposes code internals)")
+        if urlsplit(self.payments.base_url).hostname in {"127.0.0.1", "localhost", "::1"}:
+            problems.append("PAYMENTS_BASE_URL points at the local payment simulator")
         if problems:
             raise ValueError(
                 "APP_ENV=prod refuses to start: " + "; ".join(problems) + ". Set them in the "
@@ -352,6 +428,8 @@ class Settings(BaseSettings):
         secrets: dict[str, str] = {
             "SECRET_KEY": self.secret_key.get_secret_value(),
             "AUTH_API_KEY_PEPPER": self.auth.api_key_pepper.get_secret_value(),
+            "PAYMENTS_API_KEY": self.payments.api_key.get_secret_value(),
+            "PAYMENTS_WEBHOOK_SECRET": self.payments.webhook_secret.get_secret_value(),
         }
         for kid, key in self.auth.jwt_keys.items():
             secrets[f"AUTH_JWT_KEYS[{kid}]"] = key.get_secret_value()

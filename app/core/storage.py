@@ -1,7 +1,7 @@
 """Blob storage: file bytes live here, never in the database (which keeps only metadata).
 
 `BlobStorage` is the small interface the domains use; `LocalStorage` keeps blobs under a
-directory (ATTACHMENTS_DIR, default DATA_DIR/blobs), created in the app's lifespan.
+directory (BLOB_DIR, default DATA_DIR/blobs), created in the app's lifespan.
 
 An S3-compatible backend (AWS S3, MinIO, R2, ...) is an extension that implements the same
 four methods, and nothing else changes:

@@ -1,6 +1,7 @@
 """`make run` (and `make migrate`, `make migration`) with nothing configured.
 
-    python -m app.devstack              the whole service: API, Celery worker, Celery beat
+    python -m app.devstack              the whole service: API, Celery worker, Celery beat and
+                                        the payment provider simulator
     python -m app.devstack alembic ...  an Alembic command against the same database
 
 With DATABASE_URL / REDIS_URL unset, embedded PostgreSQL and Redis are started with their data
@@ -27,6 +28,7 @@ from sqlalchemy.engine import make_url
 from app.core.config import Settings, get_settings
 from app.devstack.embedded import EmbeddedPostgres, EmbeddedRedis
 from app.devstack.migrate import alembic_config, upgrade_to_head
+from app.devstack.payment_simulator import is_local
 from app.devstack.seed import seed
 from app.devstack.supervisor import Supervisor
 
@@ -61,7 +63,13 @@ def _start_dependencies(stack: ExitStack, settings: Settings) -> Settings:
 
 def _children(settings: Settings, data_dir: Path) -> dict[str, list[str]]:
     python = sys.executable
-    return {
+    # The payment provider simulator, unless PAYMENTS_BASE_URL points at a real provider.
+    simulator = (
+        {"payments": [python, "-m", "app.devstack.payment_simulator"]}
+        if is_local(settings.payments.base_url)
+        else {}
+    )
+    return simulator | {
         "api": [
             python, "-m", "uvicorn", "app.main:create_app", "--factory",
             "--host", settings.http.host, "--port", str(settings.http.port),

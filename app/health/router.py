@@ -37,7 +37,9 @@ async def live() -> Liveness:
 )
 async def ready(request: Request) -> ReadinessRead | JSONResponse:
     state = request.app.state
-    readiness = await check_readiness(engine=state.engine, redis=state.redis)
+    readiness = await check_readiness(
+        engine=state.engine, redis=state.redis, key_prefix=state.settings.redis.key_prefix
+    )
     if not readiness.ready:
         return problem_response(
             request,

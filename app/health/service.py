@@ -11,6 +11,8 @@ from redis.asyncio import Redis
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app.core.http import breaker_states
+
 logger = structlog.get_logger(__name__)
 
 # A probe must answer fast even when a dependency hangs: orchestrators call it every few seconds.
@@ -52,10 +54,26 @@ async def _run(name: str, probe: Callable[[], Awaitable[None]]) -> tuple[str, st
     return name, "ok"
 
 
-async def check_readiness(*, engine: AsyncEngine, redis: Redis) -> Readiness:
-    """Probes PostgreSQL and Redis concurrently, each bounded by `CHECK_TIMEOUT_SECONDS`."""
-    results = await asyncio.gather(
-        _run("database", lambda: _database(engine)),
-        _run("redis", lambda: _redis(redis)),
+async def check_readiness(*, engine: AsyncEngine, redis: Redis, key_prefix: str) -> Readiness:
+    """Probes PostgreSQL and Redis concurrently, each bounded by `CHECK_TIMEOUT_SECONDS`.
+
+    The circuit breakers' states are reported in `details` but never fail readiness: an open
+    breaker means a provider is down, and restarting or unrouting this instance can't fix that.
+    """
+    results, breakers = await asyncio.gather(
+        asyncio.gather(
+            _run("database", lambda: _database(engine)),
+            _run("redis", lambda: _redis(redis)),
+        ),
+        _breakers(redis, key_prefix),
     )
-    return Readiness(checks=dict(results))
+    details: dict[str, object] = {"circuit_breakers": breakers} if breakers is not None else {}
+    return Readiness(checks=dict(results), details=details)
+
+
+async def _breakers(redis: Redis, key_prefix: str) -> dict[str, str] | None:
+    try:
+        return await asyncio.wait_for(breaker_states(redis, key_prefix), CHECK_TIMEOUT_SECONDS)
+    except Exception as exc:  # noqa: BLE001 - details are best effort; the redis check reports
+        logger.warning("breaker_states_unavailable", error=type(exc).__name__)
+        return None

@@ -1,1 +1,1 @@
-"""Integrations with external systems (the payment provider)."""
+"""Integrations with outside services: the payment provider (charges and its callbacks)."""

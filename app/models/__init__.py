@@ -14,6 +14,11 @@ from app.models.auth import (
     RolePermission,
 )
 from app.models.base import Base, Entity, Timestamped
+from app.models.idempotency import IdempotencyKey
+from app.models.jobs import Job, JobStatus
+from app.models.orders import Order, OrderItem, OrderStatus, Product
+from app.models.outbox import OutboxEvent
+from app.models.payments import Payment, PaymentEvent, PaymentStatus
 from app.models.posts import Attachment, Comment, Post, PostStatus, PostTag, Tag
 from app.models.users import User, UserRole
 
@@ -25,10 +30,21 @@ __all__ = [
     "Base",
     "Comment",
     "Entity",
+    "IdempotencyKey",
+    "Job",
+    "JobStatus",
+    "Order",
+    "OrderItem",
+    "OrderStatus",
+    "OutboxEvent",
+    "Payment",
+    "PaymentEvent",
+    "PaymentStatus",
     "Permission",
     "Post",
     "PostStatus",
     "PostTag",
+    "Product",
     "RefreshToken",
     "Role",
     "RolePermission",

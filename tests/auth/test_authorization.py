@@ -21,7 +21,8 @@ from app.auth.dependencies import is_policy
 from tests.factories import create_account
 from tests.routes import served_routes
 
-Who = Literal["anyone", "signed-in", "member", "moderator", "admin"]
+# "signed-request": no principal; the request itself must carry a valid signature (401 without).
+Who = Literal["anyone", "signed-in", "member", "moderator", "admin", "signed-request"]
 ROLES = ["anonymous", "member", "moderator", "admin"]
 ALLOWED: dict[Who, set[str]] = {
     "anyone": {"anonymous", "member", "moderator", "admin"},
@@ -29,6 +30,7 @@ ALLOWED: dict[Who, set[str]] = {
     "member": {"member", "moderator", "admin"},
     "moderator": {"moderator", "admin"},
     "admin": {"admin"},
+    "signed-request": set(),
 }
 
 # (method, path) -> the least privileged caller allowed. Ownership rules come on top and are
@@ -63,6 +65,19 @@ MATRIX: dict[tuple[str, str], Who] = {
     ("GET", "/api/v1/tags"): "anyone",
     ("GET", "/api/v1/users/{user_id}/posts"): "anyone",
     ("GET", "/api/v1/users/me/posts/export"): "signed-in",
+    ("GET", "/api/v1/products"): "anyone",
+    ("GET", "/api/v1/products/{product_id}"): "anyone",
+    ("POST", "/api/v1/products"): "admin",
+    ("PATCH", "/api/v1/products/{product_id}"): "admin",
+    ("POST", "/api/v1/orders"): "member",
+    ("GET", "/api/v1/orders"): "signed-in",
+    ("GET", "/api/v1/orders/{order_id}"): "signed-in",
+    ("POST", "/api/v1/orders/{order_id}/cancel"): "signed-in",
+    ("POST", "/api/v1/orders/exports"): "signed-in",
+    ("GET", "/api/v1/jobs/{job_id}"): "signed-in",
+    ("GET", "/api/v1/jobs/{job_id}/download"): "signed-in",
+    # Signed by the provider, not by a user: the signature is checked in place of a principal.
+    ("POST", "/api/v1/integrations/payments/webhook"): "signed-request",
 }
 
 
@@ -114,7 +129,7 @@ async def test_authorization_matrix(
             if allowed and response.status_code in {401, 403}:
                 failures.append(f"{role} {method} {path}: {response.status_code}, expected access")
             if not allowed:
-                expected = 401 if role == "anonymous" else 403
+                expected = 401 if role == "anonymous" or least == "signed-request" else 403
                 if response.status_code != expected:
                     failures.append(f"{role} {method} {path}: {response.status_code} != {expected}")
     assert not failures, "\n".join(failures)

@@ -3,7 +3,13 @@ from __future__ import annotations
 import pytest
 from pydantic import SecretStr, ValidationError
 
-from app.core.config import AuthSettings, DatabaseSettings, RedisSettings, Settings
+from app.core.config import (
+    AuthSettings,
+    DatabaseSettings,
+    RedisSettings,
+    Settings,
+)
+from tests.conftest import prod_secrets
 
 STRONG_KEY = "k" * 48
 
@@ -20,6 +26,8 @@ def test_prod_refuses_to_start_with_development_secrets() -> None:
     assert "AUTH_API_KEY_PEPPER is a development default" in message
     assert "AUTH_JWT_KEYS[dev-1] is a development default" in message
     assert "SECRET_KEY is a development default" in message
+    assert "PAYMENTS_WEBHOOK_SECRET is a development default" in message
+    assert "PAYMENTS_BASE_URL points at the local payment simulator" in message
 
 
 def test_prod_refuses_short_secrets() -> None:
@@ -49,15 +57,9 @@ def test_prod_refuses_to_start_without_database_and_redis(monkeypatch: pytest.Mo
 
 def test_prod_starts_with_real_secrets() -> None:
     settings = Settings(
-        app_env="prod",
-        secret_key=SecretStr(STRONG_KEY),
+        **prod_secrets(),  # type: ignore[arg-type]
         db=DatabaseSettings(url="postgresql+asyncpg://db/app"),
         redis=RedisSettings(url="redis://cache:6379/0"),
-        auth=AuthSettings(
-            jwt_keys={"k1": SecretStr(STRONG_KEY)},
-            jwt_active_kid="k1",
-            api_key_pepper=SecretStr(STRONG_KEY),
-        ),
     )
     assert settings.is_prod
     assert settings.json_logs

@@ -4,8 +4,8 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from app.core.config import AuthSettings, Environment
-from tests.conftest import AppClient
+from app.core.config import Environment
+from tests.conftest import AppClient, prod_secrets
 
 STRONG = "s" * 40
 
@@ -28,14 +28,7 @@ async def test_metrics_count_requests_by_route_template_and_expose_the_pool(
 
 
 async def test_metrics_are_not_public_in_prod(client_for: AppClient) -> None:
-    prod = {
-        "app_env": Environment.PROD,
-        "secret_key": SecretStr(STRONG),
-        "metrics_token": SecretStr("scrape-token-" + STRONG),
-        "auth": AuthSettings(
-            jwt_keys={"k": SecretStr(STRONG)}, jwt_active_kid="k", api_key_pepper=SecretStr(STRONG)
-        ),
-    }
+    prod = {**prod_secrets(), "metrics_token": SecretStr("scrape-token-" + STRONG)}
     async with client_for(**prod) as client:
         assert (await client.get("/metrics")).status_code == 404
         wrong = await client.get("/metrics", headers={"Authorization": "Bearer nope"})

@@ -2,8 +2,9 @@ from __future__ import annotations
 
 import httpx
 import pytest
+from redis.asyncio import Redis
 
-from app.core.config import RedisSettings
+from app.core.config import RedisSettings, Settings
 from tests.conftest import ServiceUrls, make_settings
 
 
@@ -37,3 +38,25 @@ async def test_ready_names_the_failing_dependency(services: ServiceUrls) -> None
     body = response.json()
     assert body["checks"] == {"database": "ok", "redis": "unreachable"}
     assert "redis" in body["detail"]
+
+
+@pytest.mark.checklist("integ.circuit-breaker")
+async def test_an_open_breaker_shows_in_ready_details_without_failing_readiness(
+    client: httpx.AsyncClient, settings: Settings, redis: Redis
+) -> None:
+    from redis import Redis as SyncRedis  # noqa: PLC0415
+
+    from app.core.http import create_breaker  # noqa: PLC0415
+
+    sync = SyncRedis.from_url(settings.redis.url or "")
+    breaker = create_breaker(
+        "payments", redis=sync, key_prefix=settings.redis.key_prefix, fail_max=1, reset_timeout=60
+    )
+    assert (await client.get("/health/ready")).json()["details"] == {
+        "circuit_breakers": {"payments": "closed"}
+    }
+    breaker.open()
+    sync.close()
+    response = await client.get("/health/ready")
+    assert response.status_code == 200
+    assert response.json()["details"] == {"circuit_breakers": {"payments": "open"}}

@@ -128,7 +128,7 @@ async def small_cap_app(
 ) -> AsyncIterator[FastAPI]:
     """The app with a 4 KiB attachment limit."""
     settings = make_settings(
-        services, attachments=AttachmentSettings(max_bytes=4096, dir=tmp_path / "small")
+        services, attachments=AttachmentSettings(max_bytes=4096), blob_dir=tmp_path / "small"
     )
     application = create_app(settings)
     async with LifespanManager(application):
