@@ -40,15 +40,16 @@ def _record_outcome(task: Task[Any, Any], state: str | None = None, **_: Any) ->
 
 @worker_init.connect
 def _serve_metrics(**_: Any) -> None:
-    port = get_settings().celery.metrics_port
+    settings = get_settings().celery
+    port, host = settings.metrics_port, settings.metrics_host
     if not port:
         return
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
         prometheus_multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
-        start_http_server(port, addr="127.0.0.1", registry=registry)
+        start_http_server(port, addr=host, registry=registry)
     else:
-        start_http_server(port, addr="127.0.0.1")
+        start_http_server(port, addr=host)
     logger.info("worker_metrics_serving", port=port)
 
 

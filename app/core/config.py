@@ -216,7 +216,11 @@ class CelerySettings(BaseSettings):
         default=2, ge=1, description="Database connections per worker process."
     )
     metrics_port: int = Field(
-        default=9101, ge=0, le=65535, description="Worker's /metrics port on 127.0.0.1 (0: off)."
+        default=9101, ge=0, le=65535, description="Worker's /metrics port (0: off)."
+    )
+    metrics_host: str = Field(
+        default="127.0.0.1",
+        description="Interface of the worker's /metrics (0.0.0.0 in a container).",
     )
 
 

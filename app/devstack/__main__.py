@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import signal
 import sys
 import threading
@@ -86,6 +87,17 @@ def _children(settings: Settings, data_dir: Path) -> dict[str, list[str]]:
     }  # fmt: skip
 
 
+def _child_env(name: str, data_dir: Path) -> dict[str, str]:
+    if name != "worker":
+        return {}
+    # Worker pool processes share their metrics through files (see worker/metrics.py); the
+    # directory must be empty at start, or a previous run's samples would be added in.
+    metrics_dir = data_dir / "worker-metrics"
+    shutil.rmtree(metrics_dir, ignore_errors=True)
+    metrics_dir.mkdir(parents=True)
+    return {"PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)}
+
+
 def run() -> int:
     stop = threading.Event()
 
@@ -105,7 +117,7 @@ def run() -> int:
         supervisor = Supervisor(os.environ)
         stack.callback(supervisor.stop_all)
         for name, command in _children(settings, settings.data_dir.resolve()).items():
-            supervisor.start(name, command)
+            supervisor.start(name, command, _child_env(name, settings.data_dir.resolve()))
 
         base = f"http://{settings.http.host}:{settings.http.port}"
         if _wait_ready(f"{base}/health/ready", stop, supervisor):

@@ -32,14 +32,16 @@ class Supervisor:
         self._lock = threading.Lock()
         self._width = 6
 
-    def start(self, name: str, command: Sequence[str]) -> Child:
+    def start(
+        self, name: str, command: Sequence[str], extra_env: Mapping[str, str] | None = None
+    ) -> Child:
         child = Child(name=name, command=command)
         # A session of its own: the terminal's Ctrl-C reaches only us, and we stop children in
         # order. Killing the process group also reaches anything the child forked (Celery's
         # pool processes).
         child.process = subprocess.Popen(  # noqa: S603 - fixed commands built by us
             list(command),
-            env=self.env,
+            env={**self.env, **(extra_env or {})},
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             start_new_session=True,
