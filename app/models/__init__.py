@@ -20,12 +20,23 @@ from app.models.orders import Order, OrderItem, OrderStatus, Product
 from app.models.outbox import OutboxEvent
 from app.models.payments import Payment, PaymentEvent, PaymentStatus
 from app.models.users import User, UserRole
+from app.models.webhooks import (
+    DeliveryFailure,
+    DeliveryStatus,
+    DisabledReason,
+    WebhookDelivery,
+    WebhookDeliveryAttempt,
+    WebhookEndpoint,
+)
 
 __all__ = [
     "ApiKey",
     "ApiKeyScope",
     "AuthSession",
     "Base",
+    "DeliveryFailure",
+    "DeliveryStatus",
+    "DisabledReason",
     "Entity",
     "IdempotencyKey",
     "Job",
@@ -45,4 +56,7 @@ __all__ = [
     "Timestamped",
     "User",
     "UserRole",
+    "WebhookDelivery",
+    "WebhookDeliveryAttempt",
+    "WebhookEndpoint",
 ]
