@@ -29,6 +29,7 @@ from app.core.middleware import (
 from app.core.openapi import install_openapi
 from app.core.pagination import CursorCodec
 from app.core.redis import create_redis
+from app.core.storage import LocalStorage
 from app.health.router import router as health_router
 
 logger = structlog.get_logger(__name__)
@@ -49,6 +50,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.cursors = CursorCodec(settings.secret_key.get_secret_value().encode())
         # The API only publishes (the outbox relay's nudge); workers consume.
         app.state.celery = create_celery(settings)
+        app.state.storage = LocalStorage(settings.blob_root)
         outbox.set_nudge(outbox.celery_nudge(app.state.celery))
         logger.info("api_started", env=settings.app_env.value)
         try:

@@ -15,6 +15,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 import pytest
@@ -43,7 +44,7 @@ from app.devstack.migrate import upgrade_to_head
 from app.main import create_app
 from tests.services import postgres_server_url, redis_server_url
 
-pytest_plugins = ["pytester", "tests.checklist_plugin"]
+pytest_plugins = ["pytester", "tests.checklist_plugin", "tests.workers"]
 
 
 @dataclass(frozen=True)
@@ -76,6 +77,7 @@ def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceUrls]:
             REDIS_URL=redis_url,
             APP_ENV="test",
             REDIS_KEY_PREFIX=f"test:{run_id}:",
+            BLOB_DIR=str(workdir / "blobs"),
         )
         get_settings.cache_clear()
         yield ServiceUrls(database_url=database_url, redis_url=redis_url, run_id=run_id)
@@ -102,6 +104,9 @@ def make_settings(services: ServiceUrls, **overrides: object) -> Settings:
         # Cheap hashing parameters keep the suite fast; the production defaults are measured by
         # `make bench`, and tests that need realistic costs set them explicitly.
         "auth": AuthSettings(argon2_time_cost=1, argon2_memory_kib=1024, argon2_parallelism=1),
+        # Files (exports) of this run, outside the work tree; the same directory for the app
+        # and the workers (BLOB_DIR in the environment).
+        "blob_dir": Path(os.environ["BLOB_DIR"]),
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]

@@ -111,7 +111,7 @@ async def stream_order_rows(
     if customer_id is not None:
         query = query.where(Order.customer_id == customer_id)
     result = await session.stream(query)
-    async for order, item in result.tuples():
+    async for order, item in result:
         yield order, item
 
 

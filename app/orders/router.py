@@ -5,16 +5,29 @@ from __future__ import annotations
 import uuid
 
 from fastapi import APIRouter, Response, status
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 
 from app.auth.dependencies import CurrentPrincipal, OptionalPrincipal, Perm
 from app.core.db import SessionDep
 from app.core.errors import problem_responses
 from app.core.idempotency import REPLAYED_HEADER
 from app.core.pagination import Cursor, CursorCodecDep, Limit, Page
-from app.orders import service
-from app.orders.dependencies import OrderCustomer, PlaceOrderIdempotency, ProductWriter
-from app.orders.schemas import OrderCreate, OrderRead, ProductCreate, ProductRead, ProductUpdate
+from app.orders import exports, service
+from app.orders.dependencies import (
+    OrderCustomer,
+    PlaceOrderIdempotency,
+    ProductWriter,
+    StorageDep,
+)
+from app.orders.schemas import (
+    JOBS_PATH,
+    JobRead,
+    OrderCreate,
+    OrderRead,
+    ProductCreate,
+    ProductRead,
+    ProductUpdate,
+)
 
 router = APIRouter()
 
@@ -150,6 +163,58 @@ async def list_orders(
     )
     return Page[OrderRead](
         items=[OrderRead.model_validate(order) for order in orders], next_cursor=next_cursor
+    )
+
+
+@router.post(
+    "/orders/exports",
+    tags=["orders"],
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=JobRead,
+    responses=problem_responses(401),
+    summary="Export your orders (everyone's with orders:read:any) as CSV, in the background",
+)
+async def export_orders(
+    principal: CurrentPrincipal, session: SessionDep, response: Response
+) -> JobRead:
+    job = await exports.request_export(
+        session,
+        owner_id=principal.user_id,
+        all_customers=principal.can(Perm.ORDERS_READ_ANY),
+    )
+    response.headers["Location"] = f"{JOBS_PATH}/{job.id}"
+    return JobRead.of(job)
+
+
+@router.get(
+    "/jobs/{job_id}",
+    tags=["jobs"],
+    response_model=JobRead,
+    responses=problem_responses(401, 404, 422),
+    summary="One of your background jobs: poll until it succeeded or failed",
+)
+async def read_job(job_id: uuid.UUID, principal: CurrentPrincipal, session: SessionDep) -> JobRead:
+    return JobRead.of(await exports.get_job(session, job_id, owner_id=principal.user_id))
+
+
+@router.get(
+    "/jobs/{job_id}/download",
+    tags=["jobs"],
+    response_class=StreamingResponse,
+    responses={
+        200: {"content": {"text/csv": {}}, "description": "The job's file."},
+        **problem_responses(401, 404, 409, 422),
+    },
+    summary="The file a succeeded job produced",
+)
+async def download_job_result(
+    job_id: uuid.UUID, principal: CurrentPrincipal, session: SessionDep, storage: StorageDep
+) -> StreamingResponse:
+    key = await exports.result_of(session, job_id, owner_id=principal.user_id)
+    return StreamingResponse(
+        storage.open(key),
+        media_type="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="orders-{job_id}.csv"'},
     )
 
 

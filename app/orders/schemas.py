@@ -14,7 +14,9 @@ from typing import Annotated
 from pydantic import Field, StrictBool, StrictInt, StringConstraints, model_validator
 
 from app.core.schemas import RequestBody, ResponseBody
+from app.models import Job, JobStatus
 
+JOBS_PATH = "/api/v1/jobs"
 MAX_PRICE = 10**12
 MAX_QUANTITY = 1000
 MAX_STOCK = 10**9
@@ -109,6 +111,8 @@ class OrderRead(ResponseBody):
 
 
 class JobRead(ResponseBody):
+    """A background job; poll its URL until `status` is succeeded or failed."""
+
     id: uuid.UUID
     kind: str
     status: str = Field(description="queued | running | succeeded | failed")
@@ -117,3 +121,17 @@ class JobRead(ResponseBody):
     download_url: str | None = Field(description="Where the result is; null until it succeeded.")
     created_at: datetime
     finished_at: datetime | None = Field(description="When it ended; null until then.")
+
+    @classmethod
+    def of(cls, job: Job) -> JobRead:
+        done = job.status == JobStatus.SUCCEEDED
+        return cls(
+            id=job.id,
+            kind=job.kind,
+            status=job.status,
+            result_size=job.result_size,
+            error=job.error,
+            download_url=f"{JOBS_PATH}/{job.id}/download" if done else None,
+            created_at=job.created_at,
+            finished_at=job.finished_at,
+        )

@@ -19,6 +19,7 @@ from typing import Any
 
 import structlog
 from sqlalchemy import exc as sa_exc
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core import outbox
@@ -79,6 +80,10 @@ async def get_product(
     if product is None or not (product.is_active or include_inactive):
         raise ProductNotFound("No such product.")
     return product
+
+
+async def find_product_id(session: AsyncSession, sku: str) -> uuid.UUID | None:
+    return await session.scalar(select(Product.id).where(Product.sku == sku))
 
 
 async def create_product(session: AsyncSession, **fields: Any) -> Product:
@@ -233,6 +238,12 @@ async def list_orders(
         orders = orders[:limit]
         next_cursor = codec.encode(ORDERS_CURSOR, [str(orders[-1].id)])
     return orders, next_cursor
+
+
+async def has_orders(session: AsyncSession, customer_id: uuid.UUID) -> bool:
+    return bool(
+        await repository.page_orders(session, customer_id=customer_id, before=None, limit=0)
+    )
 
 
 async def cancel_order(

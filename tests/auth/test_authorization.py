@@ -61,6 +61,9 @@ MATRIX: dict[tuple[str, str], Who] = {
     ("GET", "/api/v1/orders"): "signed-in",
     ("GET", "/api/v1/orders/{order_id}"): "signed-in",
     ("POST", "/api/v1/orders/{order_id}/cancel"): "signed-in",
+    ("POST", "/api/v1/orders/exports"): "signed-in",
+    ("GET", "/api/v1/jobs/{job_id}"): "signed-in",
+    ("GET", "/api/v1/jobs/{job_id}/download"): "signed-in",
     # Signed by the provider, not by a user: the signature is checked in place of a principal.
     ("POST", "/api/v1/integrations/payments/webhook"): "signed-request",
 }

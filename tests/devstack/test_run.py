@@ -10,6 +10,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+import httpx
 import psutil
 
 from app.devstack.embedded import free_port
@@ -26,8 +27,36 @@ def _processes_using(path: Path) -> list[psutil.Process]:
     return found
 
 
+def _demo_order_status(port: int, tmp_path: Path, *, wait_for: str) -> str:
+    """The status of the member's demo order, polled until it is `wait_for` (30 s at most)."""
+    password = (tmp_path / "data" / "admin-password").read_text().strip()
+    status = "none"
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}/api/v1", timeout=5) as client:
+        token = client.post(
+            "/auth/token", data={"username": "member@example.com", "password": password}
+        ).json()["access_token"]
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and status != wait_for:
+            orders = client.get("/orders", headers={"Authorization": f"Bearer {token}"})
+            items = orders.json()["items"]
+            status = items[0]["status"] if items else "none"
+            time.sleep(0.5)
+    return status
+
+
+def _acknowledged_callbacks(payments_url: str) -> list[str]:
+    deadline = time.monotonic() + 10
+    acknowledged: list[str] = []
+    while time.monotonic() < deadline and not acknowledged:
+        callbacks = httpx.get(f"{payments_url}/admin/stats", timeout=5).json()["callbacks"]
+        acknowledged = [c["type"] for c in callbacks if c["status"] == 200]
+        time.sleep(0.2)
+    return acknowledged
+
+
 def test_run_serves_ready_and_ctrl_c_leaves_no_process_behind(tmp_path: Path) -> None:
     port = free_port()
+    payments_url = f"http://127.0.0.1:{free_port()}"
     env = {
         key: value
         for key, value in os.environ.items()
@@ -38,7 +67,7 @@ def test_run_serves_ready_and_ctrl_c_leaves_no_process_behind(tmp_path: Path) ->
         PORT=str(port),
         ADMIN_PASSWORD="",
         # The payment simulator on a free port too: parallel runs must not collide on 8010.
-        PAYMENTS_BASE_URL=f"http://127.0.0.1:{free_port()}",
+        PAYMENTS_BASE_URL=payments_url,
     )
     process = subprocess.Popen(
         [sys.executable, "-m", "app.devstack"],
@@ -62,6 +91,10 @@ def test_run_serves_ready_and_ctrl_c_leaves_no_process_behind(tmp_path: Path) ->
             assert response.status == 200
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/docs") as response:
             assert response.status == 200
+        # The seeded demo order goes through the outbox, the worker and the payment simulator.
+        assert _demo_order_status(port, tmp_path, wait_for="paid") == "paid"
+        # ...and the simulator's signed callback was verified and acknowledged by the API.
+        assert _acknowledged_callbacks(payments_url) == ["payment.succeeded"]
         assert any("generated admin password" in line for line in output)
         assert (tmp_path / "data" / "admin-password").stat().st_mode & 0o777 == 0o600
 

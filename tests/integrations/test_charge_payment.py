@@ -12,10 +12,10 @@ from fastapi import FastAPI
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app.core.metrics import TASK_RUNS
 from app.integrations import tasks
 from app.models import OutboxEvent, Payment
 from tests.factories import Account
-from tests.integrations.conftest import Simulator, eventually, order_status
 from tests.orders.factories import (
     PRODUCTS,
     committed_account,
@@ -23,6 +23,7 @@ from tests.orders.factories import (
     create_product,
     post_order,
 )
+from tests.workers import Simulator, eventually, order_status
 
 
 async def _place(
@@ -88,6 +89,8 @@ async def test_an_order_is_paid_in_the_background_after_the_response(
         return events == [("order.created", True), ("order.paid", True)]
 
     await eventually(paid_event_relayed, within=5, what="order.paid to be relayed")
+    runs = TASK_RUNS.labels(task="integrations.charge_payment", outcome="success")
+    assert runs._value.get() >= 1  # every task's outcome is counted (worker/celery_app.py)
 
 
 @pytest.mark.checklist("integ.resilient-calls", "integ.message-queues")

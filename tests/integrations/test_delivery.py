@@ -25,8 +25,8 @@ from app.devstack.embedded import EmbeddedRedis, free_port
 from app.main import create_app
 from app.models import OutboxEvent, Payment
 from tests.conftest import ServiceUrls, make_settings, truncate_all
-from tests.integrations.conftest import Simulator, eventually, order_status
 from tests.orders.factories import committed_account, committed_session, create_product, post_order
+from tests.workers import Simulator, eventually, order_status
 from worker.celery_app import create_worker_app
 
 ROOT = Path(__file__).resolve().parents[2]

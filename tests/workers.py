@@ -1,4 +1,5 @@
-"""A real Celery worker on the real Redis broker, and the payment simulator on loopback."""
+"""Fixtures for background work: a real Celery worker on the real Redis broker, and the payment
+simulator on loopback (a pytest plugin, registered in tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -55,6 +56,7 @@ def worker_env(
         "PAYMENTS_RETRY_MAX_WAIT": "0.2",
         "PAYMENTS_BREAKER_FAIL_MAX": "100",
         "PAYMENTS_BREAKER_RESET_SECONDS": "1",
+        "BLOB_DIR": str(settings.blob_root),
     }
     for name, value in env.items():
         monkeypatch.setenv(name, value)
