@@ -12,6 +12,7 @@ from app.auth.router import router as auth_router
 from app.integrations.router import router as integrations_router
 from app.orders.router import router as orders_router
 from app.users.router import router as users_router
+from app.webhooks.router import router as webhooks_router
 
 API_V1_PREFIX = "/api/v1"
 
@@ -20,3 +21,4 @@ api_router.include_router(auth_router)
 api_router.include_router(users_router)
 api_router.include_router(orders_router)
 api_router.include_router(integrations_router)
+api_router.include_router(webhooks_router)

@@ -24,3 +24,8 @@ TASK_DURATION = Histogram(
     ["task"],
     buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
 )
+WEBHOOK_ATTEMPTS = Counter(
+    "webhook_delivery_attempts_total",
+    "Outbound webhook attempts by outcome (succeeded, retrying, failed, superseded).",
+    ["outcome"],
+)
