@@ -12,6 +12,7 @@ from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -157,7 +158,8 @@ class PaymentsSettings(BaseSettings):
 
     base_url: str = Field(
         default="http://127.0.0.1:8010",
-        description="The payment provider's API. The default is the simulator `make run` starts.",
+        description="The payment provider's API. The default is the simulator `make run` starts "
+        "(prod refuses a local URL).",
     )
     api_key: SecretStr = Field(
         default=SecretStr(f"{DEV_SECRET_PREFIX}payments-api-key"),
@@ -369,6 +371,8 @@ class Settings(BaseSettings):
             problems.append("DATABASE_URL is missing (no embedded database in prod)")
         if self.redis.url is None:
             problems.append("REDIS_URL is missing (no embedded Redis in prod)")
+        if urlsplit(self.payments.base_url).hostname in {"127.0.0.1", "localhost", "::1"}:
+            problems.append("PAYMENTS_BASE_URL points at the local payment simulator")
         if problems:
             raise ValueError(
                 "APP_ENV=prod refuses to start: " + "; ".join(problems) + ". Set them in the "

@@ -190,13 +190,14 @@ class PaymentSimulator:
         return Response(status_code=204)
 
 
-def simulator_for(settings: Settings) -> PaymentSimulator:
-    """The simulator the settings describe: their API key and webhook secret, calling back the
-    API at HOST:PORT."""
+def simulator_for(settings: Settings, *, callback_url: str | None = None) -> PaymentSimulator:
+    """The simulator the settings describe: their API key and webhook secret, calling back
+    `callback_url` (default: the API at HOST:PORT)."""
     return PaymentSimulator(
         api_key=settings.payments.api_key.get_secret_value(),
         webhook_secret=settings.payments.webhook_secret.get_secret_value(),
-        callback_url=f"http://{settings.http.host}:{settings.http.port}{CALLBACK_PATH}",
+        callback_url=callback_url
+        or f"http://{settings.http.host}:{settings.http.port}{CALLBACK_PATH}",
     )
 
 
@@ -212,9 +213,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description="The payment provider simulator.")
     parser.add_argument("--host", default=parts.hostname or "127.0.0.1")
     parser.add_argument("--port", type=int, default=parts.port or 8010)
+    parser.add_argument("--callback-url", help="Where to send callbacks (default: the API).")
     arguments = parser.parse_args()
     uvicorn.run(
-        simulator_for(settings).app,
+        simulator_for(settings, callback_url=arguments.callback_url).app,
         host=arguments.host,
         port=arguments.port,
         log_config=None,

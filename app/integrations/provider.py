@@ -12,10 +12,13 @@ import uuid
 from dataclasses import dataclass
 
 import httpx
+import structlog
 from redis import Redis as SyncRedis
 
 from app.core.config import Settings
-from app.core.http import ClientPolicy, ResilientClient, create_breaker
+from app.core.http import ClientPolicy, ResilientClient, UpstreamUnavailable, create_breaker
+
+logger = structlog.get_logger(__name__)
 
 PROVIDER = "payments"
 
@@ -83,8 +86,9 @@ class PaymentProvider:
         )
 
     async def charge(self, request: ChargeRequest) -> Charge:
-        """Charges the order's total, at most once per order. Raises UpstreamUnavailable,
-        CircuitBreakerError (see app/core/http.py) or ProviderRejected."""
+        """Charges the order's total, at most once per order. Raises UpstreamUnavailable (also
+        when our credentials are refused), CircuitBreakerError (see app/core/http.py) or
+        ProviderRejected (any other 4xx: this request can never succeed)."""
         response = await self.client.request(
             "POST",
             "/v1/charges",
@@ -95,6 +99,11 @@ class PaymentProvider:
             },
             headers={"Idempotency-Key": request.idempotency_key},
         )
+        if response.status_code in (401, 403):
+            # Our credentials, not the customer's order: retried (and logged) while someone
+            # fixes PAYMENTS_API_KEY, instead of failing every order at once.
+            logger.error("payment_provider_refused_credentials", status=response.status_code)
+            raise UpstreamUnavailable(PROVIDER, f"HTTP {response.status_code}")
         if response.status_code >= 400:
             raise ProviderRejected(f"HTTP {response.status_code}")
         body = response.json()

@@ -3,7 +3,7 @@
 Reliability, all of it on purpose:
 - `acks_late` + `reject_on_worker_lost`: a worker killed mid-charge has the message delivered
   again; the retry is safe because the charge is idempotent (see app/integrations/service.py).
-- `autoretry_for` the provider (or the database) being unavailable, with exponential backoff,
+- `autoretry_for` the provider, the database or Redis being unavailable, with exponential backoff,
   full jitter and a cap, `MAX_RETRIES` times; after that the order is failed (`on_failure`).
 - An open circuit breaker defers the task without touching the provider and without spending
   a retry: it is re-sent with a countdown until the breaker may close, for at most
@@ -23,6 +23,7 @@ import pybreaker
 import structlog
 from celery import Task, shared_task
 from celery.signals import worker_process_init
+from redis.exceptions import RedisError
 from sqlalchemy import exc as sa_exc
 
 from app.core import outbox
@@ -89,7 +90,14 @@ class ChargeTask(_Task):
     name=CHARGE_TASK,
     base=ChargeTask,
     bind=True,
-    autoretry_for=(UpstreamUnavailable, sa_exc.OperationalError, sa_exc.InterfaceError),
+    # Unavailable dependencies, all worth waiting for: the provider, the database, and Redis
+    # (which holds the breaker's state).
+    autoretry_for=(
+        UpstreamUnavailable,
+        sa_exc.OperationalError,
+        sa_exc.InterfaceError,
+        RedisError,
+    ),
     retry_backoff=BACKOFF_FACTOR_SECONDS,
     retry_backoff_max=BACKOFF_MAX_SECONDS,
     retry_jitter=True,

@@ -113,8 +113,18 @@ async def update_product(
     status_code=status.HTTP_201_CREATED,
     response_model=OrderRead,
     responses={
+        201: {
+            "description": "The order, pending payment. A retry with the same Idempotency-Key "
+            f"and body gets this same response again, with `{REPLAYED_HEADER}: true`.",
+            "headers": {
+                "Location": {"schema": {"type": "string"}, "description": "The order's URL."},
+                REPLAYED_HEADER: {
+                    "schema": {"type": "string", "enum": ["true"]},
+                    "description": "Present on a replayed response only.",
+                },
+            },
+        },
         **problem_responses(400, 401, 403, 409, 422),
-        200: {"description": f"A replay of the first response (`{REPLAYED_HEADER}: true`)."},
     },
     summary="Place an order (requires an Idempotency-Key)",
 )

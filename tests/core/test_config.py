@@ -29,6 +29,7 @@ def test_prod_refuses_to_start_with_development_secrets() -> None:
     assert "SECRET_KEY is a development default" in message
     assert "PAYMENTS_WEBHOOK_SECRET is a development default" in message
     assert "WEBHOOKS_ENCRYPTION_KEYS[0] is a development default" in message
+    assert "PAYMENTS_BASE_URL points at the local payment simulator" in message
 
 
 def test_prod_refuses_short_secrets() -> None:
@@ -68,7 +69,9 @@ def test_prod_starts_with_real_secrets() -> None:
             api_key_pepper=SecretStr(STRONG_KEY),
         ),
         payments=PaymentsSettings(
-            api_key=SecretStr(STRONG_KEY), webhook_secret=SecretStr(STRONG_KEY)
+            base_url="https://api.payments.example",
+            api_key=SecretStr(STRONG_KEY),
+            webhook_secret=SecretStr(STRONG_KEY),
         ),
         webhooks=WebhooksSettings(encryption_keys=[SecretStr(STRONG_KEY)]),
     )

@@ -146,7 +146,9 @@ async def test_breaker_goes_closed_open_half_open_closed_and_every_process_sees_
 ) -> None:
     upstream = ScriptedUpstream(Reply(503))
     with serve(upstream) as url:
-        client = _client(url, sync_redis, settings, attempts=1, fail_max=3, reset_timeout=1)
+        # pybreaker keeps `opened_at` in whole seconds, so a 2 s reset timeout means open for
+        # more than 1 s: long enough for the checks below, however loaded the machine.
+        client = _client(url, sync_redis, settings, attempts=1, fail_max=3, reset_timeout=2)
         for _ in range(2):
             with pytest.raises(UpstreamUnavailable):
                 await client.request("GET", "/x")
@@ -156,18 +158,18 @@ async def test_breaker_goes_closed_open_half_open_closed_and_every_process_sees_
         assert BREAKER_STATE.labels(provider="upstream")._value.get() == 1
         # Open: calls fail fast without reaching the provider, here and in another process
         # (a second client with its own breaker object, sharing only Redis).
-        other = _client(url, sync_redis, settings, attempts=1, fail_max=3, reset_timeout=1)
+        other = _client(url, sync_redis, settings, attempts=1, fail_max=3, reset_timeout=2)
         for breaker_owner in (client, other):
             with pytest.raises(pybreaker.CircuitBreakerError):
                 await breaker_owner.request("GET", "/x")
         assert len(upstream.requests) == 3
         assert await breaker_states(redis, settings.redis.key_prefix) == {"upstream": "open"}
 
-        await asyncio.sleep(1.1)  # reset timeout over: the next call is a trial (half-open)
+        await asyncio.sleep(2.1)  # reset timeout over: the next call is a trial (half-open)
         with pytest.raises(pybreaker.CircuitBreakerError):  # the trial fails: open again
             await client.request("GET", "/x")
         assert len(upstream.requests) == 4
-        await asyncio.sleep(1.1)
+        await asyncio.sleep(2.1)
         upstream.replies = [Reply(200)]
         assert (await other.request("GET", "/x")).status_code == 200  # trial succeeds
         assert client.breaker.current_state == "closed"

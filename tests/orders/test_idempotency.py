@@ -86,9 +86,11 @@ async def test_the_same_key_while_the_first_request_runs_is_409(
 async def _wait_for_lock_waiter(engine: AsyncEngine) -> None:
     for _ in range(100):
         async with engine.connect() as connection:
+            # This run's database only: other test runs may share the server.
             waiting = await connection.scalar(
                 text(
-                    "SELECT count(*) FROM pg_locks WHERE NOT granted AND locktype = 'transactionid'"
+                    "SELECT count(*) FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND wait_event_type = 'Lock'"
                 )
             )
         if waiting:

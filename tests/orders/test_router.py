@@ -7,8 +7,8 @@ import uuid
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import event, func, select
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from app.models import Order, OutboxEvent, Product
 from tests.factories import Account, create_account
@@ -174,3 +174,32 @@ async def test_cancelling_a_pending_order_returns_its_stock_once(
     assert await _stock(client, mug) == 4
     types = (await session.scalars(select(OutboxEvent.event_type).order_by(OutboxEvent.id))).all()
     assert types == ["order.created", "order.cancelled"]
+
+
+@pytest.mark.checklist("db.no-n-plus-one", "anti.db.n-plus-one")
+async def test_listing_orders_costs_the_same_queries_for_one_order_or_twenty(
+    client: httpx.AsyncClient, session: AsyncSession, customer: Account, engine: AsyncEngine
+) -> None:
+    mug = await create_product(session, stock=100)
+    plate = await create_product(session, stock=100)
+    statements: list[str] = []
+
+    def record(*args: object) -> None:
+        statements.append(str(args[2]))
+
+    async def queries_to_list() -> int:
+        statements.clear()
+        event.listen(engine.sync_engine, "before_cursor_execute", record)
+        try:
+            response = await client.get(ORDERS, headers=customer.headers, params={"limit": 50})
+        finally:
+            event.remove(engine.sync_engine, "before_cursor_execute", record)
+        assert response.status_code == 200
+        return len(statements)
+
+    await post_order(client, customer, [(mug, 1), (plate, 1)])
+    with_one = await queries_to_list()
+    assert with_one >= 2  # the statements are really being counted
+    for _ in range(19):
+        await post_order(client, customer, [(mug, 1), (plate, 1)])
+    assert await queries_to_list() == with_one  # the lines of all orders come in one query

@@ -67,7 +67,11 @@ async def prod_app(
             argon2_memory_kib=1024,
             argon2_parallelism=1,
         ),
-        payments=PaymentsSettings(api_key=SecretStr(STRONG), webhook_secret=SecretStr(STRONG)),
+        payments=PaymentsSettings(
+            base_url="https://api.payments.example",
+            api_key=SecretStr(STRONG),
+            webhook_secret=SecretStr(STRONG),
+        ),
         webhooks=WebhooksSettings(encryption_keys=[SecretStr(STRONG)]),
     )
     app = create_app(settings)
