@@ -91,9 +91,8 @@ async def read_endpoint(
 )
 async def delete_endpoint(
     endpoint_id: uuid.UUID, manager: WebhookManager, session: SessionDep
-) -> Response:
+) -> None:
     await service.delete_endpoint(session, endpoint_id, owner_id=manager.user_id)
-    return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.post(

@@ -78,12 +78,14 @@ JITTER = 0.2  # each retry wait is drawn from +-20% of the scheduled one: no thu
 LEASE_MARGIN_SECONDS = 30.0
 
 AttemptOutcome = Literal["succeeded", "retrying", "failed", "superseded"]
+UNSIGNABLE = "not sent: the signing secret can't be decrypted with the configured keys"
 
 
 @dataclass(frozen=True)
 class WebhookTools:
     """What the webhook services need besides a session: settings, the secret box, the egress
-    policy and the resolver (built once per app or worker process from the settings)."""
+    policy and the resolver. Microseconds to build from the settings: the API builds them per
+    request, a worker once per process."""
 
     settings: WebhooksSettings
     box: SecretBox

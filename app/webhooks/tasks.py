@@ -19,12 +19,13 @@ from typing import Any
 
 import structlog
 from celery import Task, shared_task
+from cryptography.fernet import InvalidToken
 from sqlalchemy import exc as sa_exc
 
 from app.core import outbox
 from app.core.config import Settings, get_settings
 from app.webhooks import service
-from app.webhooks.sender import WebhookSender
+from app.webhooks.sender import AttemptResult, WebhookSender
 from worker.db import run, session_scope
 
 logger = structlog.get_logger(__name__)
@@ -108,8 +109,16 @@ async def _deliver(delivery_id: uuid.UUID, attempt: int) -> str:
     if claim is None:
         return "skipped"
     attempted_at = datetime.now(UTC)
-    body, headers = service.signed_message(tools, claim, at=attempted_at)
-    result = await sender.send(claim.url, body=body, headers=headers)
+    try:
+        body, headers = service.signed_message(tools, claim, at=attempted_at)
+    except InvalidToken:
+        # No key of WEBHOOKS_ENCRYPTION_KEYS opens the secret (one was dropped before
+        # `webhooks.reencrypt_secrets` ran). Nothing is sent; recorded as a failed attempt, so
+        # the delivery follows its schedule and ends instead of being retried forever.
+        logger.exception("webhook_secret_unreadable", endpoint_id=str(claim.endpoint_id))
+        result = AttemptResult(status_code=None, duration_ms=0, error=service.UNSIGNABLE)
+    else:
+        result = await sender.send(claim.url, body=body, headers=headers)
     async with session_scope() as session:
         return await service.record_attempt(
             session, tools, claim, result, attempted_at=attempted_at

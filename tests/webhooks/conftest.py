@@ -75,16 +75,22 @@ def receiver() -> Iterator[Receiver]:
 
 
 @pytest.fixture
-def webhook_env(monkeypatch: pytest.MonkeyPatch, worker_env: dict[str, str]) -> Iterator[Settings]:
+def webhook_env(
+    request: pytest.FixtureRequest,
+    monkeypatch: pytest.MonkeyPatch,
+    worker_env: dict[str, str],
+) -> Iterator[Settings]:
     """The worker's settings (tests/workers.py's, plus second-scale webhook timings): retries
-    after about 0.2 s, three of them; the dispatcher every 0.2 s; disabled after 2 failures."""
+    after about 0.2 s, three of them; the dispatcher every 0.2 s; disabled after 2 failures.
+    A test adds variables with `@pytest.mark.parametrize("webhook_env", [{...}], indirect=True)`.
+    """
     env = {
         "WEBHOOKS_RETRY_SCHEDULE_SECONDS": "0.2,0.2,0.2",
         "WEBHOOKS_DISPATCH_INTERVAL_SECONDS": "0.2",
         "WEBHOOKS_DISABLE_AFTER_FAILURES": "2",
         "WEBHOOKS_TIMEOUT": "3",
         "OUTBOX_RELAY_INTERVAL_SECONDS": "1",
-    }
+    } | getattr(request, "param", {})
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     get_settings.cache_clear()

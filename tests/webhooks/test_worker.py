@@ -19,6 +19,7 @@ from standardwebhooks import Webhook
 
 from app.core import outbox
 from app.models import OutboxEvent, WebhookDelivery
+from app.webhooks.service import UNSIGNABLE
 from tests.factories import Account
 from tests.orders.factories import committed_account, committed_session, create_product, post_order
 from tests.webhooks.conftest import ENDPOINTS, Receiver, create_endpoint
@@ -61,6 +62,7 @@ async def _deliveries(
     "integ.webhook-retries",
     "integ.message-queues",
     "integ.idempotency",
+    "auth.no-credential-logging",
     "anti.sec.credentials-in-logs",
 )
 async def test_a_receiver_failing_three_times_gets_the_event_once_signed_every_time(
@@ -205,3 +207,36 @@ async def test_an_endpoint_that_keeps_failing_is_disabled_until_its_owner_enable
     assert last.headers["webhook-id"] == first["event_id"]
     assert Webhook(endpoint["secret"]).verify(last.body, last.headers)["type"] == "order.created"
     assert len(receiver.received) == 9
+
+
+@pytest.mark.parametrize(
+    "webhook_env",
+    [{"WEBHOOKS_ENCRYPTION_KEYS": "a-key-the-api-never-used-0123456789"}],
+    indirect=True,
+)
+async def test_a_secret_no_configured_key_opens_is_never_sent_and_the_delivery_ends(
+    *,
+    committing_app: FastAPI,
+    client: httpx.AsyncClient,
+    receiver: Receiver,
+    webhook_worker: Celery,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    """The API encrypted the secret under a key the worker doesn't have (it was dropped before
+    the re-encryption): nothing goes out, and the delivery fails at the end of its schedule
+    instead of being retried forever."""
+    customer = await committed_account(committing_app)
+    endpoint = await create_endpoint(
+        client, customer.headers, url=receiver.url, events=("order.created",)
+    )
+    await _place_paid_order(committing_app, client, customer)
+
+    async def failed() -> bool:
+        deliveries = await _deliveries(client, customer, endpoint["id"])
+        return bool(deliveries) and deliveries[0]["status"] == "failed"
+
+    await eventually(failed, within=30, what="the delivery to fail")
+    (delivery,) = await _deliveries(client, customer, endpoint["id"])
+    assert [a["error"] for a in delivery["attempts"]] == [UNSIGNABLE] * 4
+    assert receiver.received == []
+    assert "webhook_secret_unreadable" in "".join(capfd.readouterr())
