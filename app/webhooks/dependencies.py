@@ -8,7 +8,7 @@ from fastapi import Depends, Request
 
 from app.auth.dependencies import Perm, Principal, require
 from app.core import outbox
-from app.webhooks.service import WebhookTools
+from app.webhooks.tools import WebhookTools
 
 WebhookManager = Annotated[Principal, Depends(require(Perm.WEBHOOKS_MANAGE))]
 

@@ -6,7 +6,7 @@ Reliability, all of it on purpose:
   message delivered again, and every task is idempotent, so that is safe;
 - `webhooks.deliver` makes one attempt and is never retried by Celery: its retries are the
   delivery's schedule, kept in the database and queued by `webhooks.dispatch_due`, which also
-  rescues attempts whose worker died or whose message was lost (see app/webhooks/service.py);
+  rescues attempts whose worker died or whose message was lost (see app/webhooks/pipeline.py);
 - the receiver is called between two short transactions, never inside one.
 Celery has no asyncio, so each coroutine runs on the worker process's own loop (worker/db.py).
 """
@@ -24,8 +24,9 @@ from sqlalchemy import exc as sa_exc
 
 from app.core import outbox
 from app.core.config import Settings, get_settings
-from app.webhooks import service
+from app.webhooks import pipeline
 from app.webhooks.sender import AttemptResult, WebhookSender
+from app.webhooks.tools import WebhookTools
 from worker.db import run, session_scope
 
 logger = structlog.get_logger(__name__)
@@ -37,7 +38,7 @@ REENCRYPT_TASK = "webhooks.reencrypt_secrets"
 DISPATCH_BATCH_SIZE = 200
 REENCRYPT_BATCH_SIZE = 200
 
-for _event_type in service.EVENT_TYPES:
+for _event_type in pipeline.EVENT_TYPES:
     outbox.subscribe(_event_type, FAN_OUT_TASK)
 
 
@@ -46,14 +47,14 @@ class _Process:
     (tests swap settings; a deployed worker builds them once)."""
 
     settings: Settings | None = None
-    tools: service.WebhookTools
+    tools: WebhookTools
     sender: WebhookSender
 
     @classmethod
-    def get(cls) -> tuple[service.WebhookTools, WebhookSender]:
+    def get(cls) -> tuple[WebhookTools, WebhookSender]:
         settings = get_settings()
         if cls.settings is not settings:
-            cls.tools = service.WebhookTools.from_settings(settings)
+            cls.tools = WebhookTools.from_settings(settings)
             cls.sender = WebhookSender.from_settings(settings)
             cls.settings = settings
         return cls.tools, cls.sender
@@ -79,7 +80,7 @@ def fan_out(self: Task[Any, int], /, **event: Any) -> int:
 
     async def fan_out_event() -> int:
         async with session_scope() as session:
-            return await service.fan_out(
+            return await pipeline.fan_out(
                 session,
                 publish,
                 event_id=uuid.UUID(event["event_id"]),
@@ -92,7 +93,7 @@ def fan_out(self: Task[Any, int], /, **event: Any) -> int:
 
 
 @shared_task(
-    name=service.DELIVER_TASK, acks_late=True, reject_on_worker_lost=True, ignore_result=True
+    name=pipeline.DELIVER_TASK, acks_late=True, reject_on_worker_lost=True, ignore_result=True
 )
 def deliver(delivery_id: str, attempt: int) -> str:
     """Makes attempt number `attempt` of the delivery if it is still to be made; returns the
@@ -103,24 +104,24 @@ def deliver(delivery_id: str, attempt: int) -> str:
 async def _deliver(delivery_id: uuid.UUID, attempt: int) -> str:
     tools, sender = _Process.get()
     async with session_scope() as session:
-        claim = await service.claim_attempt(
+        claim = await pipeline.claim_attempt(
             session, tools, delivery_id=delivery_id, attempt=attempt
         )
     if claim is None:
         return "skipped"
     attempted_at = datetime.now(UTC)
     try:
-        body, headers = service.signed_message(tools, claim, at=attempted_at)
+        body, headers = pipeline.signed_message(tools, claim, at=attempted_at)
     except InvalidToken:
         # No key of WEBHOOKS_ENCRYPTION_KEYS opens the secret (one was dropped before
         # `webhooks.reencrypt_secrets` ran). Nothing is sent; recorded as a failed attempt, so
         # the delivery follows its schedule and ends instead of being retried forever.
         logger.exception("webhook_secret_unreadable", endpoint_id=str(claim.endpoint_id))
-        result = AttemptResult(status_code=None, duration_ms=0, error=service.UNSIGNABLE)
+        result = AttemptResult(status_code=None, duration_ms=0, error=pipeline.UNSIGNABLE)
     else:
         result = await sender.send(claim.url, body=body, headers=headers)
     async with session_scope() as session:
-        return await service.record_attempt(
+        return await pipeline.record_attempt(
             session, tools, claim, result, attempted_at=attempted_at
         )
 
@@ -138,7 +139,7 @@ def dispatch_due(self: Task[Any, int]) -> int:
         total = 0
         while True:
             async with session_scope() as session:
-                dispatched = await service.dispatch_due(
+                dispatched = await pipeline.dispatch_due(
                     session,
                     publish,
                     redispatch_after=redispatch_after,
@@ -157,7 +158,7 @@ def purge_deliveries() -> int:
 
     async def purge() -> int:
         async with session_scope() as session:
-            return await service.purge_deliveries(session, older_than=timedelta(days=days))
+            return await pipeline.purge_deliveries(session, older_than=timedelta(days=days))
 
     purged = run(purge())
     logger.info("webhook_deliveries_purged", deliveries=purged)
@@ -175,7 +176,7 @@ def reencrypt_secrets() -> int:
         total, after = 0, None
         while True:
             async with session_scope() as session:
-                changed, after = await service.reencrypt_secrets(
+                changed, after = await pipeline.reencrypt_secrets(
                     session, tools.box, after=after, limit=REENCRYPT_BATCH_SIZE
                 )
             total += changed

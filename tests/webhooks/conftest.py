@@ -23,7 +23,7 @@ from starlette.types import Receive, Scope, Send
 
 from app.core.config import Settings, get_settings
 from app.models import WebhookDelivery, WebhookEndpoint
-from app.webhooks import service
+from app.webhooks.tools import WebhookTools
 from tests.loopback import serve
 from worker.celery_app import create_worker_app
 
@@ -160,5 +160,5 @@ async def endpoint_row(session: AsyncSession, endpoint_id: str | uuid.UUID) -> W
     return endpoint
 
 
-def tools_for(app: FastAPI) -> service.WebhookTools:
-    return service.WebhookTools.from_settings(app.state.settings)
+def tools_for(app: FastAPI) -> WebhookTools:
+    return WebhookTools.from_settings(app.state.settings)

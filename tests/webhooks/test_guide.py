@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models import WebhookDelivery
-from app.webhooks import service
+from app.webhooks import pipeline, service
 from app.webhooks.sender import WebhookSender
 from app.webhooks.signing import new_secret, signature_headers
 from tests.factories import create_account
@@ -49,7 +49,7 @@ async def test_the_guides_receiver_verifies_real_deliveries_and_handles_each_onc
     with serve(receiver["app"]) as url:
         endpoint.url = f"{url}/hooks/orders"
         await session.flush()
-        await service.fan_out(
+        await pipeline.fan_out(
             session,
             lambda *_: None,
             event_id=uuid.uuid4(),
@@ -61,11 +61,11 @@ async def test_the_guides_receiver_verifies_real_deliveries_and_handles_each_onc
             select(WebhookDelivery.id).where(WebhookDelivery.endpoint_id == endpoint.id)
         )
         assert delivery_id is not None
-        claim = await service.claim_attempt(session, tools, delivery_id=delivery_id, attempt=1)
+        claim = await pipeline.claim_attempt(session, tools, delivery_id=delivery_id, attempt=1)
         assert claim is not None
 
         async def send(headers_for: str | None = None) -> int:
-            body, headers = service.signed_message(tools, claim, at=datetime.now(UTC))
+            body, headers = pipeline.signed_message(tools, claim, at=datetime.now(UTC))
             if headers_for is not None:  # a forgery: signed with a secret that isn't the endpoint's
                 headers = signature_headers(
                     headers_for, msg_id=claim.msg_id, body=body.decode(), at=datetime.now(UTC)

@@ -26,7 +26,7 @@ from app.core.config import (
 )
 from app.main import create_app
 from app.webhooks.dependencies import get_webhook_tools
-from app.webhooks.service import WebhookTools
+from app.webhooks.tools import WebhookTools
 from tests.conftest import ServiceUrls, make_settings
 from tests.factories import create_account
 from tests.orders.factories import committed_account

@@ -22,9 +22,10 @@ from app.core import outbox
 from app.core.db import commit
 from app.models import WebhookDelivery, WebhookDeliveryAttempt, WebhookEndpoint
 from app.orders import service as orders
-from app.webhooks import service
+from app.webhooks import pipeline, service
 from app.webhooks.schemas import EventType
 from app.webhooks.sender import AttemptResult
+from app.webhooks.tools import WebhookTools
 from tests.factories import create_account
 from tests.webhooks.conftest import endpoint_row, tools_for
 
@@ -42,13 +43,13 @@ class Broker:
 
 
 @pytest.fixture
-def tools(app: FastAPI) -> service.WebhookTools:
+def tools(app: FastAPI) -> WebhookTools:
     return tools_for(app)
 
 
 async def _endpoint(
     session: AsyncSession,
-    tools: service.WebhookTools,
+    tools: WebhookTools,
     owner_id: uuid.UUID,
     events: tuple[str, ...] = ("order.paid",),
 ) -> tuple[WebhookEndpoint, str]:
@@ -60,7 +61,7 @@ async def _endpoint(
 async def _fan_out(
     session: AsyncSession, owner_id: uuid.UUID, broker: Broker, *, event_id: uuid.UUID | None = None
 ) -> int:
-    return await service.fan_out(
+    return await pipeline.fan_out(
         session,
         broker,
         event_id=event_id or uuid.uuid4(),
@@ -93,7 +94,7 @@ def test_webhooks_offer_every_order_event_and_subscribe_to_each() -> None:
 
 @pytest.mark.checklist("integ.idempotency", "integ.message-queues")
 async def test_fan_out_creates_one_delivery_per_subscribed_endpoint_once(
-    session: AsyncSession, app: FastAPI, tools: service.WebhookTools
+    session: AsyncSession, app: FastAPI, tools: WebhookTools
 ) -> None:
     customer = (await create_account(session, app)).user.id
     stranger = (await create_account(session, app)).user.id
@@ -129,24 +130,24 @@ async def test_fan_out_creates_one_delivery_per_subscribed_endpoint_once(
 
 @pytest.mark.checklist("integ.idempotency")
 async def test_an_attempt_is_claimed_once_and_only_when_due(
-    session: AsyncSession, app: FastAPI, tools: service.WebhookTools
+    session: AsyncSession, app: FastAPI, tools: WebhookTools
 ) -> None:
     customer = (await create_account(session, app)).user.id
     endpoint, _ = await _endpoint(session, tools, customer)
     await _fan_out(session, customer, Broker())
     delivery = await _latest(session, endpoint)
 
-    assert await service.claim_attempt(session, tools, delivery_id=delivery.id, attempt=2) is None
-    claim = await service.claim_attempt(session, tools, delivery_id=delivery.id, attempt=1)
+    assert await pipeline.claim_attempt(session, tools, delivery_id=delivery.id, attempt=2) is None
+    claim = await pipeline.claim_attempt(session, tools, delivery_id=delivery.id, attempt=1)
     assert claim is not None
     # A duplicate message for the same attempt (or a redelivered one) finds it claimed.
-    assert await service.claim_attempt(session, tools, delivery_id=delivery.id, attempt=1) is None
+    assert await pipeline.claim_attempt(session, tools, delivery_id=delivery.id, attempt=1) is None
     delivery = await _latest(session, endpoint)
     assert delivery.next_attempt_at is not None
     lease_ends = delivery.next_attempt_at - datetime.now(UTC)
     assert tools.lease - timedelta(seconds=5) < lease_ends <= tools.lease
 
-    body, headers = service.signed_message(tools, claim, at=datetime.now(UTC))
+    body, headers = pipeline.signed_message(tools, claim, at=datetime.now(UTC))
     secret = tools.box.decrypt(claim.secret_ciphertext)
     assert Webhook(secret).verify(body, headers)["type"] == "order.paid"
     assert headers["webhook-id"] == str(delivery.event_id)
@@ -154,7 +155,7 @@ async def test_an_attempt_is_claimed_once_and_only_when_due(
 
 @pytest.mark.checklist("integ.webhook-retries")
 async def test_failed_attempts_are_retried_on_the_schedule_until_it_runs_out(
-    session: AsyncSession, app: FastAPI, tools: service.WebhookTools
+    session: AsyncSession, app: FastAPI, tools: WebhookTools
 ) -> None:
     customer = (await create_account(session, app)).user.id
     endpoint, _ = await _endpoint(session, tools, customer)
@@ -169,12 +170,12 @@ async def test_failed_attempts_are_retried_on_the_schedule_until_it_runs_out(
             .where(WebhookDelivery.id == delivery.id)
             .values(next_attempt_at=datetime.now(UTC))
         )
-        claim = await service.claim_attempt(
+        claim = await pipeline.claim_attempt(
             session, tools, delivery_id=delivery.id, attempt=attempt
         )
         assert claim is not None
         before = datetime.now(UTC)
-        outcome = await service.record_attempt(
+        outcome = await pipeline.record_attempt(
             session, tools, claim, failures[attempt % 2], attempted_at=before
         )
         delivery = await _latest(session, endpoint)
@@ -195,31 +196,31 @@ async def test_failed_attempts_are_retried_on_the_schedule_until_it_runs_out(
 
 def test_a_retry_waits_at_least_as_long_as_the_receiver_asks_up_to_the_longest_wait() -> None:
     schedule = [5.0, 30.0, 3600.0]
-    waits = [service.retry_wait(schedule, 0).total_seconds() for _ in range(200)]
+    waits = [pipeline.retry_wait(schedule, 0).total_seconds() for _ in range(200)]
     assert 4 <= min(waits) < max(waits) <= 6  # jittered, not all equal
-    assert 119 <= service.retry_wait(schedule, 0, retry_after=120).total_seconds() <= 121
-    assert service.retry_wait(schedule, 0, retry_after=10**6).total_seconds() == 3600
+    assert 119 <= pipeline.retry_wait(schedule, 0, retry_after=120).total_seconds() <= 121
+    assert pipeline.retry_wait(schedule, 0, retry_after=10**6).total_seconds() == 3600
 
 
 async def _attempt(
     session: AsyncSession,
-    tools: service.WebhookTools,
+    tools: WebhookTools,
     endpoint: WebhookEndpoint,
     result: AttemptResult,
 ) -> str:
     delivery = await _latest(session, endpoint)
-    claim = await service.claim_attempt(
+    claim = await pipeline.claim_attempt(
         session, tools, delivery_id=delivery.id, attempt=delivery.attempt_count + 1
     )
     assert claim is not None
-    return await service.record_attempt(
+    return await pipeline.record_attempt(
         session, tools, claim, result, attempted_at=datetime.now(UTC)
     )
 
 
 @pytest.mark.checklist("integ.webhook-retries")
 async def test_410_gone_fails_the_delivery_and_disables_the_endpoint_at_once(
-    session: AsyncSession, app: FastAPI, tools: service.WebhookTools
+    session: AsyncSession, app: FastAPI, tools: WebhookTools
 ) -> None:
     customer = (await create_account(session, app)).user.id
     endpoint, _ = await _endpoint(session, tools, customer)
@@ -235,9 +236,9 @@ async def test_410_gone_fails_the_delivery_and_disables_the_endpoint_at_once(
 
 @pytest.mark.checklist("integ.webhook-retries")
 async def test_a_run_of_failed_deliveries_disables_the_endpoint_and_a_success_resets_it(
-    session: AsyncSession, app: FastAPI, tools: service.WebhookTools
+    session: AsyncSession, app: FastAPI, tools: WebhookTools
 ) -> None:
-    tools = service.WebhookTools(
+    tools = WebhookTools(
         settings=tools.settings.model_copy(
             update={"retry_schedule_seconds": [1.0], "disable_after_failures": 2}
         ),
@@ -277,7 +278,7 @@ async def test_a_run_of_failed_deliveries_disables_the_endpoint_and_a_success_re
 
 
 async def test_a_pending_delivery_of_a_disabled_endpoint_fails_without_a_request(
-    session: AsyncSession, app: FastAPI, tools: service.WebhookTools
+    session: AsyncSession, app: FastAPI, tools: WebhookTools
 ) -> None:
     customer = (await create_account(session, app)).user.id
     endpoint, _ = await _endpoint(session, tools, customer)
@@ -285,7 +286,7 @@ async def test_a_pending_delivery_of_a_disabled_endpoint_fails_without_a_request
     endpoint.disabled_at, endpoint.disabled_reason = datetime.now(UTC), "failing"
     await session.flush()
     delivery = await _latest(session, endpoint)
-    assert await service.claim_attempt(session, tools, delivery_id=delivery.id, attempt=1) is None
+    assert await pipeline.claim_attempt(session, tools, delivery_id=delivery.id, attempt=1) is None
     delivery = await _latest(session, endpoint)
     assert (delivery.status, delivery.failure_reason) == ("failed", "endpoint_disabled")
     assert delivery.attempt_count == 0
@@ -293,7 +294,7 @@ async def test_a_pending_delivery_of_a_disabled_endpoint_fails_without_a_request
 
 @pytest.mark.checklist("integ.message-queues", "integ.idempotency")
 async def test_the_dispatcher_requeues_lost_messages_and_attempts_whose_worker_died(
-    session: AsyncSession, app: FastAPI, tools: service.WebhookTools
+    session: AsyncSession, app: FastAPI, tools: WebhookTools
 ) -> None:
     customer = (await create_account(session, app)).user.id
     endpoint, _ = await _endpoint(session, tools, customer)
@@ -304,7 +305,7 @@ async def test_the_dispatcher_requeues_lost_messages_and_attempts_whose_worker_d
 
     async def dispatch() -> list[tuple[str, dict[str, Any]]]:
         broker.published.clear()
-        await service.dispatch_due(
+        await pipeline.dispatch_due(
             session, broker, redispatch_after=redispatch_after, batch_size=50
         )
         await commit(session)
@@ -323,7 +324,7 @@ async def test_the_dispatcher_requeues_lost_messages_and_attempts_whose_worker_d
 
     # A worker claims attempt 1 and dies before recording it: when its lease has run out, the
     # attempt is due again and queued under the same number, and the next claim may make it.
-    assert await service.claim_attempt(session, tools, delivery_id=delivery.id, attempt=1)
+    assert await pipeline.claim_attempt(session, tools, delivery_id=delivery.id, attempt=1)
     assert await dispatch() == []
     await session.execute(
         update(WebhookDelivery).values(next_attempt_at=datetime.now(UTC) - timedelta(seconds=1))
@@ -331,17 +332,17 @@ async def test_the_dispatcher_requeues_lost_messages_and_attempts_whose_worker_d
     assert await dispatch() == [
         ("webhooks.deliver", {"delivery_id": str(delivery.id), "attempt": 1})
     ]
-    claim = await service.claim_attempt(session, tools, delivery_id=delivery.id, attempt=1)
+    claim = await pipeline.claim_attempt(session, tools, delivery_id=delivery.id, attempt=1)
     assert claim is not None
     assert (
-        await service.record_attempt(
+        await pipeline.record_attempt(
             session, tools, claim, AttemptResult(200, 5), attempted_at=datetime.now(UTC)
         )
         == "succeeded"
     )
     # The dead worker's result can't be recorded a second time.
     assert (
-        await service.record_attempt(
+        await pipeline.record_attempt(
             session, tools, claim, AttemptResult(200, 5), attempted_at=datetime.now(UTC)
         )
         == "superseded"
@@ -355,7 +356,7 @@ async def test_the_dispatcher_requeues_lost_messages_and_attempts_whose_worker_d
 
 
 async def test_finished_deliveries_are_purged_after_the_retention(
-    session: AsyncSession, app: FastAPI, tools: service.WebhookTools
+    session: AsyncSession, app: FastAPI, tools: WebhookTools
 ) -> None:
     customer = (await create_account(session, app)).user.id
     await _endpoint(session, tools, customer)
@@ -374,6 +375,6 @@ async def test_finished_deliveries_are_purged_after_the_retention(
         .where(WebhookDelivery.id == old)
         .values(updated_at=datetime.now(UTC) - timedelta(days=31))
     )
-    assert await service.purge_deliveries(session, older_than=timedelta(days=30)) == 1
+    assert await pipeline.purge_deliveries(session, older_than=timedelta(days=30)) == 1
     left = set((await session.scalars(select(WebhookDelivery.id))).all())
     assert left == {recent, pending}

@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession
 from standardwebhooks import Webhook, WebhookVerificationError
 
-from app.webhooks import service
+from app.webhooks import pipeline, service
 from app.webhooks.signing import SecretBox, new_secret, signature_headers
 from tests.factories import create_account
 from tests.webhooks.conftest import endpoint_row, tools_for
@@ -96,7 +96,7 @@ async def test_reencrypting_moves_every_endpoint_secret_to_the_new_key(
     rotating = SecretBox(["brand-new-key-0123456789abcdef0123", old])
     total, after = 0, None
     while True:  # in batches of two, as the task does in batches of REENCRYPT_BATCH_SIZE
-        changed, after = await service.reencrypt_secrets(session, rotating, after=after, limit=2)
+        changed, after = await pipeline.reencrypt_secrets(session, rotating, after=after, limit=2)
         total += changed
         if after is None:
             break
@@ -105,5 +105,5 @@ async def test_reencrypting_moves_every_endpoint_secret_to_the_new_key(
     for endpoint, secret in created:
         stored = await endpoint_row(session, endpoint.id)
         assert only_new.decrypt(stored.secret_ciphertext) == secret
-    again, _ = await service.reencrypt_secrets(session, rotating, after=None, limit=100)
+    again, _ = await pipeline.reencrypt_secrets(session, rotating, after=None, limit=100)
     assert again == 0

@@ -19,7 +19,7 @@ from standardwebhooks import Webhook
 
 from app.core import outbox
 from app.models import OutboxEvent, WebhookDelivery
-from app.webhooks.service import UNSIGNABLE
+from app.webhooks.pipeline import UNSIGNABLE
 from tests.factories import Account
 from tests.orders.factories import committed_account, committed_session, create_product, post_order
 from tests.webhooks.conftest import ENDPOINTS, Receiver, create_endpoint
