@@ -62,6 +62,9 @@ DELIVER_TASK = "webhooks.deliver"
 EVENT_TYPES: tuple[str, ...] = orders.ORDER_EVENTS
 JITTER = 0.2  # each retry wait is drawn from +-20% of the scheduled one: no thundering herd
 UNSIGNABLE = "not sent: the signing secret can't be decrypted with the configured keys"
+# A message may reach a worker whose clock is a little behind the dispatcher's: an attempt
+# this close to due counts as due (far below the lease, which duplicates must still respect).
+CLOCK_SKEW = timedelta(seconds=5)
 
 AttemptOutcome = Literal["succeeded", "retrying", "failed", "superseded"]
 
@@ -189,7 +192,7 @@ async def claim_attempt(
         or delivery.status != DeliveryStatus.PENDING
         or delivery.attempt_count + 1 != attempt
         or delivery.next_attempt_at is None
-        or delivery.next_attempt_at > now
+        or delivery.next_attempt_at > now + CLOCK_SKEW
     ):
         return None
     endpoint = await repository.get_endpoint(session, delivery.endpoint_id)
