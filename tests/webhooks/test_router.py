@@ -139,29 +139,26 @@ async def test_another_users_endpoints_and_deliveries_do_not_exist_for_you(
     endpoint = await create_endpoint(client, alice)
     delivery = await add_delivery(session, endpoint["id"], status="failed")
     await session.commit()
-    mine = f"{ENDPOINTS}/{endpoint['id']}"
-    attempts = [
-        ("GET", mine),
-        ("DELETE", mine),
-        ("POST", f"{mine}/enable"),
-        ("GET", f"{mine}/deliveries"),
-        ("POST", f"{DELIVERIES}/{delivery.id}/redeliver"),
-    ]
-    for method, path in attempts:
+
+    def routes(endpoint_id: object, delivery_id: object) -> list[tuple[str, str]]:
+        return [
+            ("GET", f"{ENDPOINTS}/{endpoint_id}"),
+            ("DELETE", f"{ENDPOINTS}/{endpoint_id}"),
+            ("POST", f"{ENDPOINTS}/{endpoint_id}/enable"),
+            ("GET", f"{ENDPOINTS}/{endpoint_id}/deliveries"),
+            ("POST", f"{DELIVERIES}/{delivery_id}/redeliver"),
+        ]
+
+    alices = routes(endpoint["id"], delivery.id)
+    nobodys = routes(uuid.uuid4(), uuid.uuid4())
+    for (method, path), (_, unknown_path) in zip(alices, nobodys, strict=True):
         response = await client.request(method, path, headers=bob)
         assert response.status_code == 404, (method, path)
-        unknown = await client.request(
-            method,
-            path.replace(endpoint["id"], str(uuid.uuid4())).replace(
-                str(delivery.id), str(uuid.uuid4())
-            ),
-            headers=alice,
-        )
-        assert unknown.status_code == 404, (method, path)
-        # The same answer as for an id that doesn't exist: nothing tells the two apart.
-        assert response.json()["title"] == unknown.json()["title"]
+        # Exactly the answer to an id that doesn't exist: nothing tells the two apart.
+        unknown = await client.request(method, unknown_path, headers=alice)
+        assert (unknown.status_code, unknown.json()["title"]) == (404, response.json()["title"])
     assert (await client.get(ENDPOINTS, headers=bob)).json()["items"] == []
-    assert (await client.get(mine, headers=alice)).status_code == 200  # untouched
+    assert (await client.get(alices[0][1], headers=alice)).status_code == 200  # untouched
     assert (await client.get(f"{ENDPOINTS}/not-a-uuid", headers=alice)).status_code == 422
 
 

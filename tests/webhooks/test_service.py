@@ -7,6 +7,7 @@ worker and broker are in test_worker.py.
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
@@ -238,13 +239,9 @@ async def test_410_gone_fails_the_delivery_and_disables_the_endpoint_at_once(
 async def test_a_run_of_failed_deliveries_disables_the_endpoint_and_a_success_resets_it(
     session: AsyncSession, app: FastAPI, tools: WebhookTools
 ) -> None:
-    tools = WebhookTools(
-        settings=tools.settings.model_copy(
-            update={"retry_schedule_seconds": [1.0], "disable_after_failures": 2}
-        ),
-        box=tools.box,
-        policy=tools.policy,
-    )
+    # One retry per delivery, disabled at the second delivery in a row that fails for good.
+    settings = {"retry_schedule_seconds": [1.0], "disable_after_failures": 2}
+    tools = dataclasses.replace(tools, settings=tools.settings.model_copy(update=settings))
     customer = (await create_account(session, app)).user.id
     endpoint, _ = await _endpoint(session, tools, customer)
 
