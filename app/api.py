@@ -13,6 +13,7 @@ from app.integrations.router import router as integrations_router
 from app.orders.router import router as orders_router
 from app.posts.router import router as posts_router
 from app.users.router import router as users_router
+from app.webhooks.router import router as webhooks_router
 
 API_V1_PREFIX = "/api/v1"
 
@@ -22,3 +23,4 @@ api_router.include_router(users_router)
 api_router.include_router(posts_router)
 api_router.include_router(orders_router)
 api_router.include_router(integrations_router)
+api_router.include_router(webhooks_router)

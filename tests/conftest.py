@@ -245,7 +245,7 @@ def prod_secrets() -> dict[str, object]:
     APP_ENV=prod; extend it when a new secret setting is added."""
     from pydantic import SecretStr  # noqa: PLC0415
 
-    from app.core.config import PaymentsSettings  # noqa: PLC0415
+    from app.core.config import PaymentsSettings, WebhooksSettings  # noqa: PLC0415
 
     return {
         "app_env": Environment.PROD,
@@ -260,4 +260,5 @@ def prod_secrets() -> dict[str, object]:
             api_key=SecretStr(STRONG_SECRET),
             webhook_secret=SecretStr(STRONG_SECRET),
         ),
+        "webhooks": WebhooksSettings(encryption_keys=[SecretStr(STRONG_SECRET)]),
     }

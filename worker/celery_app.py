@@ -36,7 +36,7 @@ def _domain_packages() -> list[str]:
 def create_worker_app(settings: Settings) -> Celery:
     """The broker configuration of `create_celery`, plus every task and the beat schedule."""
     celery = create_celery(settings, set_as_current=True)
-    celery.conf.update(include=["worker.tasks"], beat_schedule=beat_schedule(settings.outbox))
+    celery.conf.update(include=["worker.tasks"], beat_schedule=beat_schedule(settings))
     celery.autodiscover_tasks(_domain_packages, related_name="tasks")
     return celery
 

@@ -127,6 +127,12 @@ class Cache:
             return (None, token) if token is not None else (value, None)
         token = await self._lock(value_key)
         if token is not None:
+            # Double-checked: between our GET and our lock another request may have stored
+            # the value and released its lock. Use that copy instead of computing again.
+            entry = await self._redis.get(value_key)
+            if entry is not None:
+                await self._release_if_locked(keys=[f"{value_key}:lock"], args=[token])
+                return _unpack(entry)[1], None
             return None, token
         # No copy at all (first read, or just invalidated): wait for the lock holder's.
         return await self._wait_for(value_key), None

@@ -294,6 +294,77 @@ class PaymentsSettings(BaseSettings):
     )
 
 
+# 5 s, 30 s, 2 min, 10 min, 30 min, 1 h, 2 h, 4 h, 8 h, 8 h: 11 attempts over about a day.
+WEBHOOK_RETRY_SCHEDULE: tuple[float, ...] = (5, 30, 120, 600, 1800, 3600, 7200, 14400, 28800, 28800)
+
+
+class WebhooksSettings(BaseSettings):
+    model_config = _section("WEBHOOKS_")
+
+    encryption_keys: Annotated[list[SecretStr], NoDecode] = Field(
+        default_factory=lambda: [SecretStr(f"{DEV_SECRET_PREFIX}webhooks-encryption-key")],
+        min_length=1,
+        description="Comma-separated keys that encrypt endpoint signing secrets at rest: the "
+        "first encrypts, every one decrypts. To rotate, put a new key first, run the "
+        "`webhooks.reencrypt_secrets` task, then drop the old key.",
+    )
+    retry_schedule_seconds: Annotated[list[float], NoDecode] = Field(
+        default_factory=lambda: list(WEBHOOK_RETRY_SCHEDULE),
+        min_length=1,
+        description="Comma-separated waits before each retry of a failed delivery (each "
+        "jittered by up to 20%); when they are used up the delivery has failed. The default "
+        "makes 11 attempts over about a day.",
+    )
+    connect_timeout: float = Field(
+        default=5.0, gt=0, description="Seconds to connect to a receiver."
+    )
+    timeout: float = Field(
+        default=15.0,
+        gt=0,
+        description="Seconds one delivery attempt may take in all (connect, send, response "
+        "headers) before it counts as failed.",
+    )
+    disable_after_failures: int = Field(
+        default=5,
+        ge=1,
+        description="Consecutive deliveries that failed for good (retries used up) after "
+        "which an endpoint is disabled until its owner enables it again.",
+    )
+    max_endpoints_per_owner: int = Field(
+        default=10, ge=1, description="Most webhook endpoints one user may register."
+    )
+    dispatch_interval_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        description="How often Celery beat queues the deliveries whose next attempt is due.",
+    )
+    redispatch_after_seconds: float = Field(
+        default=300.0,
+        gt=0,
+        description="A queued attempt that hasn't run after this long (its message was lost) "
+        "is queued again.",
+    )
+    delivery_retention_days: int = Field(
+        default=30,
+        ge=1,
+        description="Finished deliveries (and their attempts) are purged after this many days.",
+    )
+
+    @field_validator("encryption_keys", "retry_schedule_seconds", mode="before")
+    @classmethod
+    def _split_commas(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return value
+
+    @field_validator("retry_schedule_seconds")
+    @classmethod
+    def _positive_waits(cls, value: list[float]) -> list[float]:
+        if any(wait <= 0 for wait in value):
+            raise ValueError("every retry wait must be positive")
+        return value
+
+
 class AuthSettings(BaseSettings):
     model_config = _section("AUTH_")
 
@@ -381,6 +452,7 @@ class Settings(BaseSettings):
     orders: OrdersSettings = Field(default_factory=OrdersSettings)
     outbox: OutboxSettings = Field(default_factory=OutboxSettings)
     payments: PaymentsSettings = Field(default_factory=PaymentsSettings)
+    webhooks: WebhooksSettings = Field(default_factory=WebhooksSettings)
 
     @property
     def is_prod(self) -> bool:
@@ -437,6 +509,8 @@ class Settings(BaseSettings):
         }
         for kid, key in self.auth.jwt_keys.items():
             secrets[f"AUTH_JWT_KEYS[{kid}]"] = key.get_secret_value()
+        for index, key in enumerate(self.webhooks.encryption_keys):
+            secrets[f"WEBHOOKS_ENCRYPTION_KEYS[{index}]"] = key.get_secret_value()
         return secrets
 
 

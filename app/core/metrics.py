@@ -54,6 +54,11 @@ TASK_DURATION = Histogram(
     "celery_task_duration_seconds", "Celery task run time.", ["task"],
     buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
 )  # fmt: skip
+WEBHOOK_ATTEMPTS = Counter(
+    "webhook_delivery_attempts_total",
+    "Outbound webhook attempts by outcome (succeeded, retrying, failed, superseded).",
+    ["outcome"],
+)
 
 UNMATCHED = "unmatched"
 

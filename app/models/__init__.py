@@ -21,6 +21,14 @@ from app.models.outbox import OutboxEvent
 from app.models.payments import Payment, PaymentEvent, PaymentStatus
 from app.models.posts import Attachment, Comment, Post, PostStatus, PostTag, Tag
 from app.models.users import User, UserRole
+from app.models.webhooks import (
+    DeliveryFailure,
+    DeliveryStatus,
+    DisabledReason,
+    WebhookDelivery,
+    WebhookDeliveryAttempt,
+    WebhookEndpoint,
+)
 
 __all__ = [
     "ApiKey",
@@ -29,6 +37,9 @@ __all__ = [
     "AuthSession",
     "Base",
     "Comment",
+    "DeliveryFailure",
+    "DeliveryStatus",
+    "DisabledReason",
     "Entity",
     "IdempotencyKey",
     "Job",
@@ -52,4 +63,7 @@ __all__ = [
     "Timestamped",
     "User",
     "UserRole",
+    "WebhookDelivery",
+    "WebhookDeliveryAttempt",
+    "WebhookEndpoint",
 ]

@@ -76,6 +76,13 @@ MATRIX: dict[tuple[str, str], Who] = {
     ("POST", "/api/v1/orders/exports"): "signed-in",
     ("GET", "/api/v1/jobs/{job_id}"): "signed-in",
     ("GET", "/api/v1/jobs/{job_id}/download"): "signed-in",
+    ("POST", "/api/v1/webhooks/endpoints"): "member",
+    ("GET", "/api/v1/webhooks/endpoints"): "member",
+    ("GET", "/api/v1/webhooks/endpoints/{endpoint_id}"): "member",
+    ("DELETE", "/api/v1/webhooks/endpoints/{endpoint_id}"): "member",
+    ("POST", "/api/v1/webhooks/endpoints/{endpoint_id}/enable"): "member",
+    ("GET", "/api/v1/webhooks/endpoints/{endpoint_id}/deliveries"): "member",
+    ("POST", "/api/v1/webhooks/deliveries/{delivery_id}/redeliver"): "member",
     # Signed by the provider, not by a user: the signature is checked in place of a principal.
     ("POST", "/api/v1/integrations/payments/webhook"): "signed-request",
 }

@@ -19,16 +19,16 @@ END = "<!-- settings-table:end -->"
 
 def _default(field: Any) -> str:
     value = field.default_factory() if field.default_factory is not None else field.default
-    if isinstance(value, SecretStr) or (
-        isinstance(value, dict) and any(isinstance(v, SecretStr) for v in value.values())
-    ):
+    items = value.values() if isinstance(value, dict) else value if isinstance(value, list) else []
+    if isinstance(value, SecretStr) or any(isinstance(item, SecretStr) for item in items):
         return "dev placeholder"
     if value is None:
         return "unset"
     if isinstance(value, Enum):
         return str(value.value)
     if isinstance(value, list):
-        return ",".join(map(str, value)) if value else "empty"
+        # As the variable is written: comma-separated.
+        return ",".join(str(item) for item in value) or "empty"
     return str(value)
 
 

@@ -8,6 +8,7 @@ from app.core.config import (
     DatabaseSettings,
     RedisSettings,
     Settings,
+    WebhooksSettings,
 )
 from tests.conftest import prod_secrets
 
@@ -27,6 +28,7 @@ def test_prod_refuses_to_start_with_development_secrets() -> None:
     assert "AUTH_JWT_KEYS[dev-1] is a development default" in message
     assert "SECRET_KEY is a development default" in message
     assert "PAYMENTS_WEBHOOK_SECRET is a development default" in message
+    assert "WEBHOOKS_ENCRYPTION_KEYS[0] is a development default" in message
     assert "PAYMENTS_BASE_URL points at the local payment simulator" in message
 
 
@@ -73,6 +75,31 @@ def test_settings_come_from_flat_environment_variables(monkeypatch: pytest.Monke
     assert settings.db.pool_size == 7
     assert settings.redis.key_prefix == "svc:"
     assert settings.http.cors_origins == ["https://a.example", "https://b.example"]
+
+
+def test_list_settings_are_comma_separated(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WEBHOOKS_ENCRYPTION_KEYS", "new-key, old-key")
+    monkeypatch.setenv("WEBHOOKS_RETRY_SCHEDULE_SECONDS", "0.5,2, 10")
+    settings = Settings()
+    keys = [key.get_secret_value() for key in settings.webhooks.encryption_keys]
+    assert keys == ["new-key", "old-key"]
+    assert settings.webhooks.retry_schedule_seconds == [0.5, 2, 10]
+    monkeypatch.setenv("WEBHOOKS_RETRY_SCHEDULE_SECONDS", "5,0")
+    with pytest.raises(ValidationError, match="every retry wait must be positive"):
+        Settings()
+
+
+def test_prod_refuses_an_old_webhook_encryption_key_left_at_its_default() -> None:
+    with pytest.raises(ValidationError, match=r"WEBHOOKS_ENCRYPTION_KEYS\[1\] is a development"):
+        Settings(
+            app_env="prod",
+            webhooks=WebhooksSettings(
+                encryption_keys=[
+                    SecretStr(STRONG_KEY),
+                    SecretStr("dev-insecure-webhooks-encryption-key"),
+                ]
+            ),
+        )
 
 
 def test_secrets_never_appear_in_the_settings_repr() -> None:
