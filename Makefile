@@ -55,6 +55,10 @@ migration: install ## Autogenerate a migration: make migration m="add posts"
 	@test -n "$(m)" || (echo 'usage: make migration m="what it does"' && exit 2)
 	@$(RUN) python -m app.devstack alembic revision --autogenerate -m "$(m)"
 
+.PHONY: bench
+bench: install ## Load-test the service against a raw asyncpg baseline; writes docs/performance.md
+	@$(RUN) python -m tests.bench
+
 .PHONY: clean
 clean: ## Remove caches (keeps .data/, the embedded databases)
 	@rm -rf .pytest_cache .mypy_cache .ruff_cache .coverage htmlcov

@@ -55,11 +55,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redis = create_redis(settings.redis)
         app.state.engine = engine
         app.state.sessionmaker = create_sessionmaker(engine)
+        read_engine = create_engine(settings.db, read_only=True)
+        app.state.read_engine = read_engine
+        app.state.read_sessionmaker = create_sessionmaker(read_engine)
         app.state.redis = redis
         app.state.cache = Cache(redis, settings.cache, prefix=f"{settings.redis.key_prefix}cache:")
         ratelimiter = RateLimiter(
             settings.rate_limit,
-            redis_url=settings.redis.url or "",
+            redis=redis,
             key_prefix=settings.redis.key_prefix,
             trusted_proxies=settings.http.trusted_proxies,
         )
@@ -78,6 +81,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             app.state.celery.close()
             # The client was given its pool, so it does not close it unless told to.
             await redis.aclose(close_connection_pool=True)
+            await read_engine.dispose()
             await engine.dispose()
             logger.info("api_stopped")
 

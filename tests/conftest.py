@@ -148,6 +148,15 @@ def sessionmaker(connection: AsyncConnection) -> async_sessionmaker[AsyncSession
     )
 
 
+def reads_of(sessionmaker: async_sessionmaker[AsyncSession]) -> async_sessionmaker[AsyncSession]:
+    """The app's read-only sessions for a test: on the test's connection, inside its outer
+    transaction but without savepoints of their own (they never write or commit), so they
+    don't interleave with the write session's savepoints."""
+    return async_sessionmaker(
+        bind=sessionmaker.kw["bind"], expire_on_commit=False, join_transaction_mode="rollback_only"
+    )
+
+
 @pytest.fixture
 async def session(
     sessionmaker: async_sessionmaker[AsyncSession],
@@ -177,6 +186,7 @@ async def app(
     application = create_app(settings)
     async with LifespanManager(application):
         application.state.sessionmaker = sessionmaker
+        application.state.read_sessionmaker = reads_of(sessionmaker)
         yield application
 
 
@@ -206,6 +216,9 @@ def client_for(
         async with LifespanManager(application):
             if not own_database:
                 application.state.sessionmaker = sessionmaker
+                application.state.read_sessionmaker = (
+                    sessionmaker  # reads join the test's transaction too
+                )
             transport = httpx.ASGITransport(app=application, raise_app_exceptions=False)
             async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
                 yield c
@@ -220,6 +233,7 @@ async def committing_app(app: FastAPI, engine: AsyncEngine) -> AsyncIterator[Fas
     Everything but the migration-seeded RBAC tables is truncated afterwards.
     """
     app.state.sessionmaker = create_sessionmaker(engine)
+    app.state.read_sessionmaker = create_sessionmaker(app.state.read_engine)
     yield app
     await truncate_all(engine)
 

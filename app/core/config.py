@@ -65,6 +65,10 @@ class DatabaseSettings(BaseSettings):
         default=15_000, ge=0, description="Server-side cap on any statement (0: none)."
     )
     echo: bool = Field(default=False, description="Log every SQL statement (dev only).")
+    read_url: str | None = Field(
+        default=None,
+        description="Where read-only requests query (a replica). Unset: DATABASE_URL.",
+    )
     pgbouncer: bool = Field(
         default=False,
         description="Behind PgBouncer in transaction mode: no prepared-statement caches, "
@@ -386,11 +390,19 @@ class AuthSettings(BaseSettings):
         default=24, ge=0, description="How long a rotated API key keeps working."
     )
     password_hash_concurrency: int = Field(
-        default=2, ge=1, description="Password hashes computed at once per process (CPU bound)."
+        default=1,
+        ge=1,
+        description="Password hashes computed at once per process. Each takes a core for "
+        "~120 ms: one at a time leaves the other cores to the requests that aren't sign-ins.",
     )
-    argon2_time_cost: int = Field(default=3, ge=1, description="argon2id iterations.")
+    argon2_time_cost: int = Field(default=2, ge=1, description="argon2id iterations.")
     argon2_memory_kib: int = Field(default=65536, ge=1024, description="argon2id memory (KiB).")
-    argon2_parallelism: int = Field(default=4, ge=1, description="argon2id lanes.")
+    argon2_parallelism: int = Field(
+        default=1,
+        ge=1,
+        description="argon2id lanes; more than 1 runs threads per hash and starves the event "
+        "loop during a sign-in burst (docs/performance.md).",
+    )
 
     @model_validator(mode="after")
     def _active_kid_is_in_ring(self) -> AuthSettings:

@@ -30,18 +30,24 @@ _AFTER_COMMIT = "after_commit_callbacks"
 AfterCommit = Callable[[], Awaitable[None]]
 
 
-def create_engine(settings: DatabaseSettings, **overrides: Any) -> AsyncEngine:
+def create_engine(
+    settings: DatabaseSettings, *, read_only: bool = False, **overrides: Any
+) -> AsyncEngine:
     """An engine whose pool is sized and bounded by settings, never by library defaults.
 
     `pool_timeout` bounds how long a request waits for a connection, so an exhausted pool or an
     unreachable database becomes a 503 within seconds instead of a hang.
     """
-    if settings.url is None:
+    url = (settings.read_url or settings.url) if read_only else settings.url
+    if url is None:
         raise RuntimeError(
             "DATABASE_URL is not set. `make run` starts an embedded PostgreSQL for you; "
             "elsewhere set DATABASE_URL=postgresql+asyncpg://user:password@host/dbname."
         )
     server_settings = {"application_name": "reference-backend"}
+    if read_only:
+        # The database itself refuses writes on these connections, whatever the code does.
+        server_settings["default_transaction_read_only"] = "on"
     if settings.statement_timeout_ms:
         server_settings["statement_timeout"] = str(settings.statement_timeout_ms)
     connect_args: dict[str, Any] = {
@@ -66,8 +72,13 @@ def create_engine(settings: DatabaseSettings, **overrides: Any) -> AsyncEngine:
         "echo": settings.echo,
         "connect_args": connect_args,
     }
+    if read_only:
+        # One statement is one implicit transaction: no BEGIN and COMMIT round trips. Under
+        # READ COMMITTED an explicit transaction would add nothing (each statement takes its
+        # own snapshot either way), see docs/guides/isolation-levels.md.
+        options["isolation_level"] = "AUTOCOMMIT"
     options.update(overrides)
-    engine = create_async_engine(settings.url, **options)
+    engine = create_async_engine(url, **options)
     event.listen(engine.sync_engine, "before_cursor_execute", _count_statement)
     return engine
 
@@ -135,3 +146,15 @@ async def unit_of_work(request: Request) -> AsyncIterator[AsyncSession]:
 
 
 SessionDep = Annotated[AsyncSession, Depends(unit_of_work, scope="function")]
+
+
+async def read_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """A session for requests that only read: autocommit on a read-only connection (the
+    replica at DATABASE_READ_URL if set). The hot public reads use it; anything that writes,
+    even as a side effect, takes `SessionDep`."""
+    sessionmaker: async_sessionmaker[AsyncSession] = request.app.state.read_sessionmaker
+    async with sessionmaker() as session:
+        yield session
+
+
+ReadSessionDep = Annotated[AsyncSession, Depends(read_session)]

@@ -1,10 +1,15 @@
 """Rate limiting: per principal or client IP on the whole API, stricter on sign-in.
 
-Counters live in Redis, so every API process enforces the same budget. The limiter is
-slowapi's `Limiter` (configuration, storage, strategy; built on the `limits` library). The
-check runs inside the route policy dependency (`app.auth.dependencies`), after
-authentication, so a limit is keyed by the principal (user or API key) rather than by
-whatever a client claims, and every route is covered because every route has a policy.
+Counters live in Redis, so every API process enforces the same budget: fixed windows in the
+`limits` library's model (its limit strings and items; its async in-memory strategy for the
+fallback), counted with one asynchronous round trip per check in the API's own Redis pool.
+The check runs inside the route policy dependency (`app.auth.dependencies`), after
+authentication: a limit is keyed by the principal (user or API key) rather than by whatever a
+client claims, and every route is covered because every route has a policy.
+
+It started on slowapi, then on `limits`' async Redis storage; the benchmark measured what
+each cost the feed (docs/adr/0009-rate-limit-checks-off-the-event-loop.md,
+docs/performance.md).
 
 Responses carry the IETF draft headers `RateLimit-Limit`, `RateLimit-Remaining` and
 `RateLimit-Reset` (seconds); a 429 is a problem+json with `Retry-After`.
@@ -24,9 +29,9 @@ from dataclasses import dataclass
 import structlog
 from fastapi import Request, Response
 from limits import RateLimitItem, parse
-from limits.storage import MemoryStorage
-from limits.strategies import FixedWindowRateLimiter
-from slowapi import Limiter
+from limits.aio.storage import MemoryStorage
+from limits.aio.strategies import FixedWindowRateLimiter
+from redis.asyncio import Redis
 
 from app.core.config import RateLimitSettings
 from app.core.errors import AppError, ServiceUnavailable
@@ -77,26 +82,32 @@ def account_key(email: str) -> str:
     return hashlib.sha256(email.strip().lower().encode()).hexdigest()[:32]
 
 
+# One round trip: count the hit, start the window on the first hit, and say when it ends.
+_HIT = """
+local count = redis.call('INCRBY', KEYS[1], ARGV[2])
+if count == tonumber(ARGV[2]) then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
+return {count, redis.call('PTTL', KEYS[1])}
+"""
+_PEEK = """
+return {tonumber(redis.call('GET', KEYS[1]) or '0'), redis.call('PTTL', KEYS[1])}
+"""
+
+
 class RateLimiter:
     def __init__(
         self,
         settings: RateLimitSettings,
         *,
-        redis_url: str,
+        redis: Redis,
         key_prefix: str,
         trusted_proxies: list[str],
     ) -> None:
         self.settings = settings
         self.trusted_proxies = trusted_proxies
-        self._slowapi = Limiter(
-            key_func=lambda: "unused",  # keys are computed by the policy dependency
-            storage_uri=redis_url,
-            storage_options={"socket_timeout": 0.5, "socket_connect_timeout": 0.5},  # type: ignore[dict-item]  # typed as str, passed to redis as is
-            strategy="fixed-window",
-            key_prefix=f"{key_prefix}rl",
-            headers_enabled=True,
-            enabled=settings.enabled,
-        )
+        self._prefix = f"{key_prefix}rl:"
+        # The API's Redis client and pool (bounded, short timeouts), not a second one.
+        self._hit_script = redis.register_script(_HIT)
+        self._peek_script = redis.register_script(_PEEK)
         self._fallback = FixedWindowRateLimiter(MemoryStorage())
         self._items: dict[str, RateLimitItem] = {}
 
@@ -119,17 +130,20 @@ class RateLimiter:
         if not self.enabled:
             return
         item = self._item(budget.limit)
-        identifiers = (self._slowapi._key_prefix, budget.scope, budget.key)
+        identifiers = (budget.scope, budget.key)
         try:
-            strategy = self._slowapi.limiter
-            allowed = strategy.hit(item, *identifiers)
-            reset_at, remaining = strategy.get_window_stats(item, *identifiers)
+            count, ttl_ms = await self._hit_script(
+                keys=[self._prefix + item.key_for(*identifiers)],
+                args=[item.get_expiry() * 1000, 1],
+            )
+            allowed = count <= item.amount
+            reset_at, remaining = time.time() + max(ttl_ms, 0) / 1000, item.amount - count
         except Exception as exc:  # noqa: BLE001 - any storage failure triggers the policy
             if not fallback:
                 self._storage_failed(budget, exc)
                 return
-            allowed = self._fallback.hit(item, *identifiers)
-            reset_at, remaining = self._fallback.get_window_stats(item, *identifiers)
+            allowed = await self._fallback.hit(item, *identifiers)
+            reset_at, remaining = await self._fallback.get_window_stats(item, *identifiers)
         headers = _headers(item, reset_at, remaining)
         if not allowed:
             _refuse(budget, headers)
@@ -141,14 +155,16 @@ class RateLimiter:
         if not self.enabled:
             return
         item = self._item(budget.limit)
-        identifiers = (self._slowapi._key_prefix, budget.scope, budget.key)
+        identifiers = (budget.scope, budget.key)
         try:
-            strategy = self._slowapi.limiter
-            available = strategy.test(item, *identifiers)
-            reset_at, remaining = strategy.get_window_stats(item, *identifiers)
+            count, ttl_ms = await self._peek_script(
+                keys=[self._prefix + item.key_for(*identifiers)]
+            )
+            available = count < item.amount
+            reset_at, remaining = time.time() + max(ttl_ms, 0) / 1000, item.amount - count
         except Exception:  # noqa: BLE001 - storage down: the in-process count decides
-            available = self._fallback.test(item, *identifiers)
-            reset_at, remaining = self._fallback.get_window_stats(item, *identifiers)
+            available = await self._fallback.test(item, *identifiers)
+            reset_at, remaining = await self._fallback.get_window_stats(item, *identifiers)
         if not available:
             _refuse(budget, _headers(item, reset_at, remaining))
 

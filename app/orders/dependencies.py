@@ -11,7 +11,6 @@ from app.auth.dependencies import Perm, Principal, require
 from app.core import idempotency
 from app.core.db import SessionDep
 from app.core.idempotency import IDEMPOTENCY_HEADER, IdempotentRequest
-from app.core.storage import BlobStorage
 
 PLACE_ORDER_SCOPE = "orders.place"
 
@@ -46,11 +45,3 @@ async def place_order_idempotency(
 
 
 PlaceOrderIdempotency = Annotated[IdempotentRequest, Depends(place_order_idempotency)]
-
-
-def get_storage(request: Request) -> BlobStorage:
-    storage: BlobStorage = request.app.state.storage
-    return storage
-
-
-StorageDep = Annotated[BlobStorage, Depends(get_storage)]

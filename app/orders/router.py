@@ -8,16 +8,16 @@ from fastapi import APIRouter, Response, status
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from app.auth.dependencies import CurrentPrincipal, OptionalPrincipal, Perm
-from app.core.db import SessionDep
+from app.core.db import ReadSessionDep, SessionDep
 from app.core.errors import problem_responses
 from app.core.idempotency import REPLAYED_HEADER
 from app.core.pagination import Cursor, CursorCodecDep, Limit, Page
+from app.core.storage import BlobStorageDep
 from app.orders import exports, service
 from app.orders.dependencies import (
     OrderCustomer,
     PlaceOrderIdempotency,
     ProductWriter,
-    StorageDep,
 )
 from app.orders.schemas import (
     JOBS_PATH,
@@ -47,7 +47,7 @@ def _sees_inactive(principal: OptionalPrincipal) -> bool:
 )
 async def list_products(
     principal: OptionalPrincipal,
-    session: SessionDep,
+    session: ReadSessionDep,
     codec: CursorCodecDep,
     cursor: Cursor = None,
     limit: Limit = 20,
@@ -69,7 +69,7 @@ async def list_products(
     summary="A product with its current stock",
 )
 async def read_product(
-    product_id: uuid.UUID, principal: OptionalPrincipal, session: SessionDep
+    product_id: uuid.UUID, principal: OptionalPrincipal, session: ReadSessionDep
 ) -> ProductRead:
     product = await service.get_product(
         session, product_id, include_inactive=_sees_inactive(principal)
@@ -218,7 +218,7 @@ async def read_job(job_id: uuid.UUID, principal: CurrentPrincipal, session: Sess
     summary="The file a succeeded job produced",
 )
 async def download_job_result(
-    job_id: uuid.UUID, principal: CurrentPrincipal, session: SessionDep, storage: StorageDep
+    job_id: uuid.UUID, principal: CurrentPrincipal, session: SessionDep, storage: BlobStorageDep
 ) -> StreamingResponse:
     key = await exports.result_of(session, job_id, owner_id=principal.user_id)
     return StreamingResponse(

@@ -17,7 +17,7 @@ from starlette.datastructures import UploadFile
 
 from app.auth.dependencies import CurrentPrincipal, OptionalPrincipal, Public
 from app.core.cache import CacheDep
-from app.core.db import SessionDep
+from app.core.db import ReadSessionDep, SessionDep
 from app.core.errors import problem_responses
 from app.core.pagination import DEFAULT_LIMIT, Cursor, CursorCodecDep, Limit, Page
 from app.core.responses import NOT_MODIFIED, ConditionalGetDep, json_bytes, version_etag
@@ -64,7 +64,7 @@ router = APIRouter(tags=["posts"])
 async def list_posts(
     *,
     principal: OptionalPrincipal,
-    session: SessionDep,
+    session: ReadSessionDep,
     codec: CursorCodecDep,
     conditional: ConditionalGetDep,
     status: StatusParam = PostStatus.PUBLISHED,
@@ -125,7 +125,7 @@ async def read_post(
     *,
     post_id: uuid.UUID,
     principal: OptionalPrincipal,
-    session: SessionDep,
+    session: ReadSessionDep,
     cache: CacheDep,
     conditional: ConditionalGetDep,
 ) -> Response:
@@ -184,7 +184,7 @@ async def list_comments(
     *,
     post_id: uuid.UUID,
     principal: OptionalPrincipal,
-    session: SessionDep,
+    session: ReadSessionDep,
     codec: CursorCodecDep,
     conditional: ConditionalGetDep,
     cursor: Cursor = None,
@@ -270,7 +270,7 @@ async def download_attachment(
     *,
     attachment_id: uuid.UUID,
     principal: OptionalPrincipal,
-    session: SessionDep,
+    session: ReadSessionDep,
     storage: BlobStorageDep,
     conditional: ConditionalGetDep,
 ) -> Response:
@@ -298,7 +298,7 @@ async def download_attachment(
     summary="The 100 most used tags with their published post counts (cached)",
 )
 async def list_tags(
-    *, session: SessionDep, cache: CacheDep, conditional: ConditionalGetDep
+    *, session: ReadSessionDep, cache: CacheDep, conditional: ConditionalGetDep
 ) -> Response:
     return conditional.respond(await service.popular_tags(session, cache), public=True)
 
@@ -314,7 +314,7 @@ async def list_tags(
 async def list_user_posts(
     *,
     user_id: uuid.UUID,
-    session: SessionDep,
+    session: ReadSessionDep,
     codec: CursorCodecDep,
     conditional: ConditionalGetDep,
     sort: SortParam = PostSort.NEWEST,

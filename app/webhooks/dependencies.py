@@ -13,12 +13,12 @@ from app.webhooks.tools import WebhookTools
 WebhookManager = Annotated[Principal, Depends(require(Perm.WEBHOOKS_MANAGE))]
 
 
-def get_webhook_tools(request: Request) -> WebhookTools:
+async def get_webhook_tools(request: Request) -> WebhookTools:
     """The secret box and egress policy of this app's settings (microseconds to build)."""
     return WebhookTools.from_settings(request.app.state.settings)
 
 
-def get_publisher(request: Request) -> outbox.Publish:
+async def get_publisher(request: Request) -> outbox.Publish:
     """Publishes Celery tasks through the app's producer (the API never consumes)."""
     return outbox.celery_publisher(request.app.state.celery)
 

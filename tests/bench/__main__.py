@@ -35,6 +35,8 @@ from typing import Any
 
 import asyncpg
 import httpx
+import psutil
+from cryptography.fernet import Fernet
 from sqlalchemy import make_url
 
 from app.devstack.embedded import EmbeddedPostgres, EmbeddedRedis, free_port
@@ -65,7 +67,7 @@ class Result:
     requests: int
     failures: int
     queries_per_request: float | None
-    note: str = ""
+    server_cpu_ms: float | None = None
 
 
 # --- servers -----------------------------------------------------------------------------------
@@ -113,13 +115,23 @@ def _service_env(database_url: str, redis_url: str, **overrides: str) -> dict[st
         "PAYMENTS_BASE_URL": "https://payments.bench.invalid",
         "PAYMENTS_API_KEY": key,
         "PAYMENTS_WEBHOOK_SECRET": "whsec_" + secrets.token_urlsafe(32),
-        "WEBHOOKS_ENCRYPTION_KEY": key,
+        "WEBHOOKS_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
         "METRICS_TOKEN": "bench-metrics-token",
         "RATE_LIMIT_ENABLED": "false",
         "LOG_LEVEL": "INFO",
     }
     env.update(overrides)
     return env
+
+
+@dataclass
+class Server:
+    url: str
+    process: psutil.Process
+
+    def cpu_seconds(self) -> float:
+        times = self.process.cpu_times()
+        return float(times.user + times.system)
 
 
 @contextmanager
@@ -142,7 +154,7 @@ def _uvicorn(target: str, env: dict[str, str], *, factory: bool) -> Any:
                 break
             except httpx.HTTPError:
                 time.sleep(0.2)
-        yield url
+        yield Server(url=url, process=psutil.Process(process.pid))
     finally:
         process.terminate()
         process.wait(timeout=15)
@@ -167,15 +179,17 @@ def _statements(url: str) -> float | None:
 
 def _locust(url: str, classes: list[str], scenario: str, data: dict[str, Any], seconds: int,
             extra_env: dict[str, str] | None = None) -> dict[str, dict[str, str]]:  # fmt: skip
-    prefix = WORKDIR / f"locust-{scenario}"
-    env = {**os.environ, "BENCH_SCENARIO": scenario, "BENCH_DATA": json.dumps(data),
-           **(extra_env or {})}  # fmt: skip
-    subprocess.run(  # noqa: S603 - a fixed command line
+    prefix = WORKDIR / ("locust-" + re.sub(r"[^a-z0-9]+", "-", scenario.lower()).strip("-"))
+    data_file = WORKDIR / "scenario-data.json"
+    data_file.write_text(json.dumps(data))
+    env = {**os.environ, "BENCH_DATA_FILE": str(data_file), **(extra_env or {})}
+    # locust exits 1 when any request failed; failures are counted and reported, not fatal.
+    subprocess.run(  # noqa: S603, PLW1510 - a fixed command line; the exit code is not the result
         [sys.executable, "-m", "locust", "-f", str(ROOT / "tests/bench/locustfile.py"),
          "--headless", "-u", str(USERS), "-r", str(USERS), "-t", f"{seconds}s",
          "--host", url, "--csv", str(prefix), "--only-summary", "--loglevel", "WARNING",
          *classes],
-        cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=(WORKDIR / "locust.log").open("a"),
     )  # fmt: skip
     with open(f"{prefix}_stats.csv", newline="") as handle:
         return {row["Name"]: row for row in csv.DictReader(handle)}
@@ -183,7 +197,7 @@ def _locust(url: str, classes: list[str], scenario: str, data: dict[str, Any], s
 
 def run_scenario(
     scenario: str,
-    url: str,
+    server: Server,
     classes: list[str],
     data: dict[str, Any],
     *,
@@ -191,12 +205,16 @@ def run_scenario(
     target: str = "service",
     extra_env: dict[str, str] | None = None,
 ) -> list[Result]:
+    url = server.url
     say(f"{scenario}: warming up")
     _locust(url, classes, scenario, data, WARMUP_SECONDS, extra_env)
     before = _statements(url) if target == "service" else None
     say(f"{scenario}: measuring {SECONDS} s at {USERS} users")
+    cpu_before = server.cpu_seconds()
     stats = _locust(url, classes, scenario, data, SECONDS, extra_env)
+    cpu = server.cpu_seconds() - cpu_before
     after = _statements(url) if target == "service" else None
+    total = sum(int(stats[name]["Request Count"]) for name in report) or 1
     results = []
     for name in report:
         row = stats[name]
@@ -217,12 +235,16 @@ def run_scenario(
                 requests=count,
                 failures=int(row["Failure Count"]),
                 queries_per_request=queries,
+                # The server's CPU time per request (all its requests, if several kinds).
+                server_cpu_ms=cpu * 1000 / total,
             )
         )
     for result in results:
-        say(f"  {result.scenario} [{report[results.index(result)]}]: "
+        say(
+            f"  {result.scenario} [{report[results.index(result)]}]: "
             f"{result.requests_per_second:.0f} req/s, p99 {result.p99_ms:.0f} ms, "
-            f"{result.failures} failures")  # fmt: skip
+            f"{result.failures} failures, {result.server_cpu_ms:.2f} ms server CPU/request"
+        )
     return results
 
 
@@ -271,7 +293,7 @@ def _machine(database_url: str, redis_url: str) -> dict[str, str]:
 
     postgres, redis = asyncio.run(server_versions())
     packages = ["fastapi", "starlette", "uvicorn", "sqlalchemy", "asyncpg", "pydantic",
-                "orjson", "slowapi", "limits", "locust"]  # fmt: skip
+                "orjson", "limits", "locust"]  # fmt: skip
     return {
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "cpu": f"{cpu}, {os.cpu_count()} cores",
@@ -287,8 +309,8 @@ def _machine(database_url: str, redis_url: str) -> dict[str, str]:
 def _table(results: list[Result], baseline: float) -> str:
     lines = [
         "| Scenario | Target | req/s | p50 ms | p95 ms | p99 ms | Requests | Failures "
-        "| SQL/request | vs raw |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| SQL/request | server CPU ms/request | vs raw |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in results:
         queries = f"{r.queries_per_request:.2f}" if r.queries_per_request is not None else "—"
@@ -296,7 +318,7 @@ def _table(results: list[Result], baseline: float) -> str:
         lines.append(
             f"| {r.scenario} | {r.target} | {r.requests_per_second:.0f} | {r.p50_ms:.0f} | "
             f"{r.p95_ms:.0f} | {r.p99_ms:.0f} | {r.requests} | {r.failures} | {queries} | "
-            f"{ratio} |"
+            f"{r.server_cpu_ms or 0:.2f} | {ratio} |"
         )
     return "\n".join(lines)
 
@@ -304,19 +326,23 @@ def _table(results: list[Result], baseline: float) -> str:
 def write_report(results: list[Result], machine: dict[str, str]) -> None:
     by_name = {(r.scenario, r.target): r for r in results}
     raw = by_name[("list posts (raw baseline)", "raw")]
-    service = by_name[("list posts", "service")]
+    first = by_name[("list posts", "service")]
+    again = by_name.get(("list posts, again", "service"), first)
+    service_rps = (first.requests_per_second + again.requests_per_second) / 2
+    service = first
     limited = by_name.get(("list posts, rate limiter on", "service"))
     burst = by_name.get(("list posts during a login burst", "service"))
-    ratio = service.requests_per_second / raw.requests_per_second
+    ratio = service_rps / raw.requests_per_second
     checks = [
         ("list posts >= 40% of the raw baseline", ratio >= 0.40, f"{ratio:.0%}"),
-        ("list posts p99 < 100 ms", service.p99_ms < 100, f"{service.p99_ms:.0f} ms"),
+        ("list posts p99 < 100 ms", max(first.p99_ms, again.p99_ms) < 100,
+         f"{first.p99_ms:.0f} / {again.p99_ms:.0f} ms"),
         ("constant SQL per list request", service.queries_per_request is not None
          and abs(service.queries_per_request - 1) < 0.05,
          f"{service.queries_per_request:.2f}" if service.queries_per_request else "?"),
     ]  # fmt: skip
     if limited:
-        cost = 1 - limited.requests_per_second / service.requests_per_second
+        cost = 1 - limited.requests_per_second / service_rps
         checks.append(("rate limiter costs <= 10% of list throughput", cost <= 0.10, f"{cost:.0%}"))
     if burst:
         checks.append(
@@ -367,32 +393,40 @@ def main() -> int:
         machine = _machine(database_url, redis_url)
 
         raw_env = {**os.environ, "RAW_DATABASE_URL": _dsn(database_url)}
-        with _uvicorn("tests.bench.raw_app:app", raw_env, factory=False) as url:
-            results += run_scenario("list posts (raw baseline)", url, ["ListPosts"], {"raw": 1},
-                                    report=["list posts"], target="raw")  # fmt: skip
+        with _uvicorn("tests.bench.raw_app:app", raw_env, factory=False) as server:
+            results += run_scenario("list posts (raw baseline)", server, ["ListPosts"], data,
+                                    report=["list posts"], target="raw",
+                                    extra_env={"BENCH_SCENARIO": "raw"})  # fmt: skip
 
         env = _service_env(database_url, redis_url)
-        with _uvicorn("app.main:create_app", env, factory=True) as url:
-            data["tokens"] = asyncio.run(_tokens(url, data, USERS))
-            results += run_scenario("list posts", url, ["ListPosts"], data, report=["list posts"])
-            results += run_scenario("post detail, cached", url, ["PostDetail"],
-                                    {**data, "scenario": "hot"}, report=["post detail"],
+        with _uvicorn("app.main:create_app", env, factory=True) as server:
+            data["tokens"] = asyncio.run(_tokens(server.url, data, USERS))
+            results += run_scenario(
+                "list posts", server, ["ListPosts"], data, report=["list posts"]
+            )
+            results += run_scenario("post detail, cached", server, ["PostDetail"],
+                                    data, report=["post detail"],
                                     extra_env={"BENCH_SCENARIO": "detail_cached"})  # fmt: skip
-            results += run_scenario("post detail, uncached", url, ["PostDetail"], data,
+            results += run_scenario("post detail, uncached", server, ["PostDetail"], data,
                                     report=["post detail"],
                                     extra_env={"BENCH_SCENARIO": "detail_uncached"})  # fmt: skip
-            results += run_scenario("login", url, ["Login"], data, report=["login"])
-            results += run_scenario("list posts during a login burst", url,
+            results += run_scenario("login", server, ["Login"], data, report=["login"])
+            results += run_scenario("list posts during a login burst", server,
                                     ["ListPosts", "Login"], data, report=["list posts"],
                                     extra_env={"BENCH_LIST_USERS": "24",
                                                "BENCH_LOGIN_USERS": "8"})  # fmt: skip
-            results += run_scenario("place order", url, ["PlaceOrder"], data,
+            results += run_scenario("place order", server, ["PlaceOrder"], data,
                                     report=["place order"])  # fmt: skip
 
         limited_env = _service_env(database_url, redis_url, RATE_LIMIT_ENABLED="true",
                                    RATE_LIMIT_DEFAULT="100000000/minute")  # fmt: skip
-        with _uvicorn("app.main:create_app", limited_env, factory=True) as url:
-            results += run_scenario("list posts, rate limiter on", url, ["ListPosts"], data,
+        with _uvicorn("app.main:create_app", limited_env, factory=True) as server:
+            results += run_scenario("list posts, rate limiter on", server, ["ListPosts"], data,
+                                    report=["list posts"])  # fmt: skip
+        # The same run once more, limiter off, after everything else: on a shared machine one
+        # run's noise is ~10%, so ratios use the mean of the two.
+        with _uvicorn("app.main:create_app", env, factory=True) as server:
+            results += run_scenario("list posts, again", server, ["ListPosts"], data,
                                     report=["list posts"])  # fmt: skip
 
         write_report(results, machine)

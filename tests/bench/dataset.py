@@ -175,8 +175,8 @@ async def seed(url: str) -> dict[str, object]:
             INSERT INTO users (id, email, full_name, password_hash, created_at, updated_at)
             SELECT {_uuid7("now() - interval '3 years' + i * interval '2 hours'", "i")},
                    'user' || i || '@bench.example',
-                   initcap($1::text[][1 + (i * 7) % cardinality($1::text[])]) || ' ' ||
-                   initcap($1::text[][1 + (i * 13) % cardinality($1::text[])]),
+                   initcap(($1::text[])[1 + (i * 7) % cardinality($1::text[])]) || ' ' ||
+                   initcap(($1::text[])[1 + (i * 13) % cardinality($1::text[])]),
                    $2, now(), now()
             FROM generate_series(1, {USERS}) AS i
             """,
@@ -190,7 +190,7 @@ async def seed(url: str) -> dict[str, object]:
         await connection.execute(
             f"""
             INSERT INTO tags (id, name)
-            SELECT {_uuid7("now()", "i")}, $1::text[][i] || '-' || i
+            SELECT {_uuid7("now()", "i")}, ($1::text[])[i] || '-' || i
             FROM generate_series(1, {TAGS}) AS i
             """,
             words,
@@ -203,10 +203,10 @@ async def seed(url: str) -> dict[str, object]:
             SELECT {_uuid7("t.at", "i")},
                    authors.ids[1 + floor(random() * {USERS})::int],
                    initcap(array_to_string(ARRAY(
-                       SELECT $1::text[][1 + floor(random() * cardinality($1::text[]))::int]
+                       SELECT ($1::text[])[1 + floor(random() * cardinality($1::text[]))::int]
                        FROM generate_series(1, 4 + i % 5) WHERE i > 0), ' ')),
                    array_to_string(ARRAY(
-                       SELECT $1::text[][1 + floor(random() * cardinality($1::text[]))::int]
+                       SELECT ($1::text[])[1 + floor(random() * cardinality($1::text[]))::int]
                        FROM generate_series(1, 60 + i % 120) WHERE i > 0), ' '),
                    CASE WHEN i % 20 = 0 THEN 'draft' ELSE 'published' END,
                    CASE WHEN i % 20 = 0 THEN NULL ELSE t.at END,
@@ -233,7 +233,7 @@ async def seed(url: str) -> dict[str, object]:
             INSERT INTO comments (id, post_id, author_id, body)
             SELECT {_uuid7("now()", "p.id::text || n")}, p.id,
                    authors.ids[1 + floor(random() * {USERS})::int],
-                   'Thanks, ' || $1::text[][1 + (n * 11) % cardinality($1::text[])] || ' helps.'
+                   'Thanks, ' || ($1::text[])[1 + (n * 11) % cardinality($1::text[])] || ' helps.'
             FROM posts p, authors,
                  LATERAL generate_series(1, abs(hashtext(p.id::text || 'c')) % 5) AS n
             WHERE p.status = 'published'
@@ -249,7 +249,7 @@ async def seed(url: str) -> dict[str, object]:
             f"""
             INSERT INTO products (id, sku, name, price_amount, currency, stock, is_active)
             SELECT {_uuid7("now()", "i")}, 'BENCH-' || lpad(i::text, 5, '0'),
-                   initcap($1::text[][1 + i % cardinality($1::text[])]) || ' ' || i,
+                   initcap(($1::text[])[1 + i % cardinality($1::text[])]) || ' ' || i,
                    100 + (i * 37) % 10000, 'EUR', 1000000, true
             FROM generate_series(1, {PRODUCTS}) AS i
             """,

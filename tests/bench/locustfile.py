@@ -8,12 +8,13 @@ import json
 import os
 import random
 import uuid
+from pathlib import Path
 
 from locust import constant, task
 from locust.contrib.fasthttp import FastHttpUser
 
 SCENARIO = os.environ.get("BENCH_SCENARIO", "list")
-DATA = json.loads(os.environ.get("BENCH_DATA", "{}"))
+DATA = json.loads(Path(os.environ["BENCH_DATA_FILE"]).read_text())
 
 
 class ListPosts(FastHttpUser):

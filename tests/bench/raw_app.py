@@ -39,10 +39,10 @@ async def feed(request: Request) -> Response:
         rows = await connection.fetch(FEED, limit + 1)
     items = [
         {
-            "id": row["id"],
+            "id": str(row["id"]),
             "title": row["title"],
             "excerpt": row["excerpt"],
-            "author": {"id": row["author_id"], "full_name": row["full_name"]},
+            "author": {"id": str(row["author_id"]), "full_name": row["full_name"]},
             "tags": row["tags"],
             "comment_count": row["comment_count"],
             "published_at": row["published_at"],

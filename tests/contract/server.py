@@ -19,6 +19,7 @@ from app.core.config import RateLimitSettings, Settings
 from app.core.db import create_engine
 from app.devstack.embedded import free_port
 from app.main import create_app
+from tests.conftest import reads_of
 from tests.factories import Account, create_account
 
 T = TypeVar("T")
@@ -62,6 +63,7 @@ class ContractServer:
         self.lifespan = LifespanManager(self.app)
         await self.lifespan.__aenter__()
         self.app.state.sessionmaker = sessionmaker
+        self.app.state.read_sessionmaker = reads_of(sessionmaker)
         self.redis = Redis.from_url(self.settings.redis.url or "")
         async with sessionmaker() as session:
             for role in ("member", "admin"):

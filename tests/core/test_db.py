@@ -10,6 +10,7 @@ import pytest
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.core.config import DatabaseSettings
@@ -171,5 +172,23 @@ async def test_pgbouncer_mode_works_without_prepared_statement_caches(
                 assert result.scalar_one() == value
             raw = await connection.get_raw_connection()
             assert raw.driver_connection._stmt_cache.get_max_size() == 0
+    finally:
+        await engine.dispose()
+
+
+@pytest.mark.checklist("db.transactions", "perf.queries-optimized")
+async def test_the_read_only_engine_refuses_writes_and_needs_no_transaction(
+    services: ServiceUrls,
+) -> None:
+    from app.core.db import create_engine  # noqa: PLC0415
+
+    engine = create_engine(DatabaseSettings(url=services.database_url), read_only=True)
+    try:
+        async with engine.connect() as connection:
+            assert (await connection.execute(text("SELECT 1"))).scalar_one() == 1
+            raw = await connection.get_raw_connection()
+            assert not raw.driver_connection.is_in_transaction()  # autocommit: no BEGIN
+            with pytest.raises(DBAPIError, match="read-only transaction"):
+                await connection.execute(text("UPDATE users SET full_name = full_name"))
     finally:
         await engine.dispose()

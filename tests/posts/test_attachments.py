@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from app.core.config import AttachmentSettings
 from app.core.storage import LocalStorage
 from app.main import create_app
-from tests.conftest import ServiceUrls, make_settings
+from tests.conftest import ServiceUrls, make_settings, reads_of
 from tests.factories import Account, create_account
 
 POSTS = "/api/v1/posts"
@@ -133,6 +133,7 @@ async def small_cap_app(
     application = create_app(settings)
     async with LifespanManager(application):
         application.state.sessionmaker = sessionmaker
+        application.state.read_sessionmaker = reads_of(sessionmaker)
         yield application
 
 

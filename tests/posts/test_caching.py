@@ -20,7 +20,7 @@ from app.core.metrics import CACHE_REQUESTS
 from app.devstack.embedded import free_port
 from app.main import create_app
 from app.models import Post
-from tests.conftest import ServiceUrls, make_settings
+from tests.conftest import ServiceUrls, make_settings, reads_of
 from tests.factories import Account, create_account
 from tests.posts.statements import statements_of
 
@@ -148,7 +148,8 @@ async def test_a_stampede_of_cold_reads_runs_the_expensive_query_once(
     for tags in (["sql"], ["sql", "api"], ["queues"]):
         await _publish(client, writer, tags=tags)
     before = cache_counts("tags")
-    with statements_of(engine) as sent:
+    # Public reads run on the app's read-only engine.
+    with statements_of(app.state.read_engine) as sent:
         responses = await asyncio.gather(*(client.get("/api/v1/tags") for _ in range(20)))
     assert {response.status_code for response in responses} == {200}
     assert len({response.content for response in responses}) == 1
@@ -167,6 +168,7 @@ async def app_without_redis(
     application = create_app(settings)
     async with LifespanManager(application):
         application.state.sessionmaker = sessionmaker
+        application.state.read_sessionmaker = reads_of(sessionmaker)
         yield application
 
 

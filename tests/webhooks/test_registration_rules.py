@@ -27,7 +27,7 @@ from app.core.config import (
 from app.main import create_app
 from app.webhooks.dependencies import get_webhook_tools
 from app.webhooks.tools import WebhookTools
-from tests.conftest import ServiceUrls, make_settings
+from tests.conftest import ServiceUrls, make_settings, reads_of
 from tests.factories import create_account
 from tests.orders.factories import committed_account
 from tests.webhooks.conftest import ENDPOINTS
@@ -80,6 +80,7 @@ async def prod_app(
     )
     async with LifespanManager(app):
         app.state.sessionmaker = sessionmaker
+        app.state.read_sessionmaker = reads_of(sessionmaker)
         yield app
 
 
