@@ -46,7 +46,7 @@ def _serve_metrics(**_: Any) -> None:
         return
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
-        prometheus_multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        prometheus_multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]  # untyped in prometheus-client
         start_http_server(port, addr=host, registry=registry)
     else:
         start_http_server(port, addr=host)
@@ -56,4 +56,4 @@ def _serve_metrics(**_: Any) -> None:
 @worker_process_shutdown.connect
 def _forget_dead_child(pid: int | None = None, **_: Any) -> None:
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        prometheus_multiprocess.mark_process_dead(pid or os.getpid())  # type: ignore[no-untyped-call]
+        prometheus_multiprocess.mark_process_dead(pid or os.getpid())  # type: ignore[no-untyped-call]  # untyped in prometheus-client

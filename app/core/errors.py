@@ -211,17 +211,38 @@ async def _handle_integrity_error(request: Request, exc: Exception) -> JSONRespo
     )
 
 
-async def _handle_data_error(request: Request, exc: Exception) -> JSONResponse:
-    # A value the column can't hold (out of range, bad encoding) that validation let through:
-    # the client's input, so 422, and a warning so the missing validation gets added.
-    logger.warning("unvalidated_data_error", error=type(getattr(exc, "orig", exc)).__name__)
-    return problem_response(
-        request,
-        status=422,
-        title="Unprocessable content",
-        type_=f"{PROBLEM_TYPE_BASE}validation-error",
-        detail="A value is out of range or cannot be stored.",
-    )
+async def _handle_database_error(request: Request, exc: Exception) -> JSONResponse:
+    """Database errors the driver doesn't classify (asyncpg's reach SQLAlchemy as a plain
+    DBAPIError), sorted by PostgreSQL's SQLSTATE class:
+
+    - 22 (data exception: out of range, invalid text): the client's input that validation let
+      through, so a 422, and a warning so the missing validation gets added;
+    - 40 (serialization failure, deadlock), 53 (insufficient resources), 57 (statement
+      timeout, shutdown), 08 (connection): transient, so a 503 with Retry-After;
+    - anything else is a bug: a 500.
+    """
+    sqlstate = str(getattr(getattr(exc, "orig", None), "sqlstate", None) or "")
+    if sqlstate.startswith("22"):
+        logger.warning("unvalidated_data_error", sqlstate=sqlstate)
+        return problem_response(
+            request,
+            status=422,
+            title="Unprocessable content",
+            type_=f"{PROBLEM_TYPE_BASE}validation-error",
+            detail="A value is out of range or cannot be stored.",
+        )
+    if sqlstate[:2] in {"40", "53", "57", "08"}:
+        logger.warning("transient_database_error", sqlstate=sqlstate)
+        return problem_response(
+            request,
+            status=503,
+            title="Service unavailable",
+            type_=f"{PROBLEM_TYPE_BASE}service-unavailable",
+            detail="The database could not complete the request. Try again shortly.",
+            headers={"Retry-After": "1"},
+        )
+    logger.error("database_error", sqlstate=sqlstate, exc_info=exc)
+    return _internal_error(request)
 
 
 async def _handle_database_unavailable(request: Request, exc: Exception) -> JSONResponse:
@@ -293,7 +314,7 @@ def register_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _handle_validation_error)
     app.add_exception_handler(ResponseValidationError, _handle_response_validation)
     app.add_exception_handler(sa_exc.IntegrityError, _handle_integrity_error)
-    app.add_exception_handler(sa_exc.DataError, _handle_data_error)
+    app.add_exception_handler(sa_exc.DBAPIError, _handle_database_error)
     # The driver raises some connection failures unwrapped (asyncpg's connect raises
     # ConnectionRefusedError / TimeoutError itself): a dependency that can't be reached is a
     # 503 with Retry-After, never a 500.

@@ -86,7 +86,7 @@ def _render_exception_redacted(_: Any, __: str, event_dict: EventDict) -> EventD
     return event_dict
 
 
-class StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+class StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]  # generic only in typeshed
     """Writes to whatever `sys.stderr` is at the time of the write.
 
     A plain StreamHandler keeps the stream it was built with; test runners and process

@@ -53,7 +53,7 @@ class EmbeddedPostgres:
         if not self.database.isidentifier():
             raise ValueError(f"not a plain database name: {self.database!r}")
         # psql takes no bind parameters; the name was checked to be a plain identifier above.
-        query = f"SELECT 1 FROM pg_database WHERE datname = '{self.database}';"  # noqa: S608
+        query = f"SELECT 1 FROM pg_database WHERE datname = '{self.database}';"  # noqa: S608 - checked identifier
         exists = server.psql(query)
         if "(1 row)" not in exists:
             server.psql(f'CREATE DATABASE "{self.database}";')
@@ -115,7 +115,7 @@ class EmbeddedRedis:
             str(self.data_dir / "redis.log"),
         ]
         # Its own session: Ctrl-C in the terminal reaches the supervisor, which stops us last.
-        self.process = subprocess.Popen(command, start_new_session=True)  # noqa: S603
+        self.process = subprocess.Popen(command, start_new_session=True)  # noqa: S603 - our fixed command
         self._wait_until_ready()
         return self.url
 

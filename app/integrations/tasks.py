@@ -140,7 +140,7 @@ async def _defer(task: ChargeTask, order_id: uuid.UUID, *, placed_at: datetime) 
     # don't all arrive at the recovering provider in the same second.
     countdown = settings.breaker_reset_seconds * (1 + random.random())  # noqa: S311 - jitter
     # `retries` is a message option Celery accepts and its type stubs omit.
-    task.apply_async(  # type: ignore[call-arg]
+    task.apply_async(  # type: ignore[call-arg]  # celery-types lacks apply_async's options
         kwargs=dict(task.request.kwargs or {}),
         countdown=countdown,
         retries=task.request.retries,  # a deferral is not a retry: keep the count
