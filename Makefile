@@ -55,6 +55,10 @@ migration: install ## Autogenerate a migration: make migration m="add posts"
 	@test -n "$(m)" || (echo 'usage: make migration m="what it does"' && exit 2)
 	@$(RUN) python -m app.devstack alembic revision --autogenerate -m "$(m)"
 
+.PHONY: isolation-demo
+isolation-demo: install ## Two buyers, one item: lost update vs FOR UPDATE vs SERIALIZABLE
+	@$(RUN) python -m app.devstack isolation-demo
+
 .PHONY: bench
 bench: install ## Load-test the service against a raw asyncpg baseline; writes docs/performance.md
 	@$(RUN) python -m tests.bench

@@ -3,6 +3,7 @@
     python -m app.devstack              the whole service: API, Celery worker, Celery beat and
                                         the payment provider simulator
     python -m app.devstack alembic ...  an Alembic command against the same database
+    python -m app.devstack isolation-demo   the lost-update demo of docs/guides/isolation-levels.md
 
 With DATABASE_URL / REDIS_URL unset, embedded PostgreSQL and Redis are started with their data
 under DATA_DIR (default `.data/`); with them set, those servers are used and nothing is started.
@@ -27,6 +28,7 @@ from alembic.config import CommandLine
 from sqlalchemy.engine import make_url
 
 from app.core.config import Settings, get_settings
+from app.devstack import isolation_demo as demo
 from app.devstack.embedded import EmbeddedPostgres, EmbeddedRedis
 from app.devstack.migrate import alembic_config, upgrade_to_head
 from app.devstack.payment_simulator import is_local
@@ -161,8 +163,19 @@ def _wait_ready(url: str, stop: threading.Event, supervisor: Supervisor) -> bool
     return False
 
 
+def isolation_demo() -> int:
+    """docs/guides/isolation-levels.md's demo, against DATABASE_URL or the embedded database."""
+    with ExitStack() as stack:
+        settings = _start_dependencies(stack, get_settings())
+        upgrade_to_head(settings.db.url or "")
+        url = make_url(settings.db.url or "").set(drivername="postgresql")
+        return demo.main(url.render_as_string(hide_password=False))
+
+
 if __name__ == "__main__":
     arguments = sys.argv[1:]
     if arguments[:1] == ["alembic"]:
         raise SystemExit(alembic(arguments[1:]))
+    if arguments[:1] == ["isolation-demo"]:
+        raise SystemExit(isolation_demo())
     raise SystemExit(run())

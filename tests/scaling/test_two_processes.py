@@ -6,6 +6,7 @@ because no state that matters lives in process memory.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -15,6 +16,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import httpx
+import pybreaker
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -49,13 +51,18 @@ def _wait_ready(url: str, process: subprocess.Popen[bytes]) -> None:
 
 
 @pytest.fixture
-def two_apis(services: ServiceUrls) -> Iterator[tuple[str, str]]:
+def redis_prefix(services: ServiceUrls) -> str:
+    return f"test:{services.run_id}:{uuid.uuid4().hex[:8]}:"
+
+
+@pytest.fixture
+def two_apis(services: ServiceUrls, redis_prefix: str) -> Iterator[tuple[str, str]]:
     env = {
         **os.environ,
         "APP_ENV": "test",
         "DATABASE_URL": services.database_url,
         "REDIS_URL": services.redis_url,
-        "REDIS_KEY_PREFIX": f"test:{services.run_id}:{uuid.uuid4().hex[:8]}:",
+        "REDIS_KEY_PREFIX": redis_prefix,
         "RATE_LIMIT_DEFAULT": "6/minute",
         "AUTH_ARGON2_TIME_COST": "1",
         "AUTH_ARGON2_MEMORY_KIB": "1024",
@@ -113,3 +120,25 @@ async def test_a_rate_limit_spent_across_both_processes(
         ]
     # One budget of 6 per client IP, shared: the 7th request fails, whichever process gets it.
     assert statuses == [401] * 6 + [429]
+
+
+async def test_a_circuit_breaker_opened_elsewhere_is_seen_open_by_both(
+    two_apis: tuple[str, str], services: ServiceUrls, redis_prefix: str
+) -> None:
+    """A worker trips the payment provider's breaker; both API processes report it open."""
+    from redis import Redis as SyncRedis  # noqa: PLC0415
+
+    from app.core.http import create_breaker  # noqa: PLC0415
+
+    redis = SyncRedis.from_url(services.redis_url)
+    breaker = create_breaker(
+        "payments", redis=redis, key_prefix=redis_prefix, fail_max=1, reset_timeout=60
+    )
+    with contextlib.suppress(ConnectionError, pybreaker.CircuitBreakerError):  # noqa: SIM117
+        with breaker.calling():
+            raise ConnectionError("the provider is down")
+    redis.close()
+    async with httpx.AsyncClient() as client:
+        for url in two_apis:
+            details = (await client.get(f"{url}/health/ready")).json()["details"]
+            assert details["circuit_breakers"]["payments"] == "open", url
