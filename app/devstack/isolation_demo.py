@@ -135,7 +135,7 @@ async def run_demo(dsn: str) -> list[Outcome]:
 
 
 def main(dsn: str) -> int:
-    print("Two customers, one mug in stock, the same instant:")  # noqa: T201
+    print("Two customers, one mug in stock, the same instant:")  # noqa: T201 - a console demo
     for outcome in asyncio.run(run_demo(dsn)):
-        print("  " + outcome.line())  # noqa: T201
+        print("  " + outcome.line())  # noqa: T201 - a console demo
     return 0
