@@ -213,5 +213,8 @@ async def test_another_members_objects_are_invisible_or_untouchable(
                 )
             if target.visibility == "private":
                 assert owner.email not in response.text
-    assert tried >= len(_id_routes(app))
+    routes = len(_id_routes(app))
+    summary = f"{tried} requests over {routes} routes, {len(failures)} failures"
+    print(f"\nobject-level authorization: {summary}")  # noqa: T201
+    assert tried >= routes
     assert not failures, "\n".join(failures)
