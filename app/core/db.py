@@ -129,20 +129,28 @@ async def unit_of_work(request: Request) -> AsyncIterator[AsyncSession]:
     lost data. An `AppError` with `persist_changes` commits what was flushed before it.
     """
     sessionmaker: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
-    async with sessionmaker() as session:
-        try:
-            yield session
-        except AppError as error:
-            if error.persist_changes:
-                await commit(session)
-            else:
-                await rollback(session)
-            raise
-        except BaseException:
-            await rollback(session)
-            raise
-        else:
+    session = sessionmaker()
+    try:
+        yield session
+    except AppError as error:
+        if error.persist_changes:
             await commit(session)
+        else:
+            await rollback(session)
+        raise
+    except BaseException:
+        await rollback(session)
+        raise
+    else:
+        # Every route that authenticates opens this session, but an anonymous read never
+        # touches it (a session begins its transaction on first use, even on `add`). Such a
+        # session has nothing to commit or release, and skipping both saves two trips through
+        # SQLAlchemy's greenlet bridge on the hottest paths (docs/performance.md).
+        if session.in_transaction() or session.info.get(_AFTER_COMMIT):
+            await commit(session)
+    finally:
+        if session.in_transaction() or session.identity_map:
+            await session.close()
 
 
 SessionDep = Annotated[AsyncSession, Depends(unit_of_work, scope="function")]

@@ -192,6 +192,8 @@ async def page(
     limit: int,
 ) -> Sequence[AnyRow]:
     """One page of list items, `limit + 1` rows of them: one statement, whatever the page.
+    Columns: id, title, excerpt, author_id, author_name, tags, comment_count, published_at,
+    sort_value (the service unpacks them in this order).
 
     Run on the session's connection (same transaction): the rows are plain columns, so the
     ORM's result machinery would only add time on the hottest path.

@@ -104,17 +104,21 @@ async def list_posts(
         rows = rows[: query.limit]
         last = rows[-1]
         next_cursor = codec.encode(kind, [_jsonable(last.sort_value), str(last.id)])
+    # Unpacking each row as a tuple (in the column order of repository.page) costs a fraction
+    # of eight attribute lookups per row, and this loop runs for every item of every page.
     items = [
         {
-            "id": row.id,
-            "title": row.title,
-            "excerpt": row.excerpt,
-            "author": {"id": row.author_id, "full_name": row.author_name},
-            "tags": row.tags,
-            "comment_count": row.comment_count,
-            "published_at": row.published_at,
+            "id": post_id,
+            "title": title,
+            "excerpt": excerpt,
+            "author": {"id": author_id, "full_name": author_name},
+            "tags": tags,
+            "comment_count": comment_count,
+            "published_at": published_at,
         }
-        for row in rows
+        for post_id, title, excerpt, author_id, author_name, tags, comment_count, published_at, _ in (
+            rows
+        )
     ]
     return Listing(
         page={"items": items, "next_cursor": next_cursor},
