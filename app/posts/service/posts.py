@@ -116,10 +116,10 @@ async def list_posts(
             "comment_count": comment_count,
             "published_at": published_at,
         }
-        for post_id, title, excerpt, author_id, author_name, tags, comment_count, published_at, _ in (
-            rows
-        )
-    ]
+        for (
+            post_id, title, excerpt, author_id, author_name, tags, comment_count, published_at, _
+        ) in rows
+    ]  # fmt: skip
     return Listing(
         page={"items": items, "next_cursor": next_cursor},
         public=query.status is PostStatus.PUBLISHED,
