@@ -104,6 +104,26 @@ async def test_a_declined_payment_fails_the_order_and_returns_its_stock(
     assert product["stock"] == 3
 
 
+async def test_a_charge_reported_after_we_gave_up_is_recorded_and_flagged_for_refund(
+    client: httpx.AsyncClient,
+    session: AsyncSession,
+    settings: Settings,
+    pending_order: dict[str, object],
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    order_id = uuid.UUID(str(pending_order["id"]))
+    assert await payments.fail_payment(session, order_id, reason="retries_exhausted")
+    await session.commit()
+    assert await _status(session, order_id) == ("failed", "failed")
+    body, headers = signed(settings, _event(str(order_id)))  # the provider charged after all
+    response = await client.post(WEBHOOK, content=body, headers=headers)
+    assert (response.status_code, response.json()) == (200, {"status": "processed"})
+    # The money was taken: the payment says so, the order stays failed (its stock is already
+    # back on sale), and an error names the order for a refund.
+    assert await _status(session, order_id) == ("failed", "succeeded")
+    assert "payment_for_closed_order" in capfd.readouterr().err
+
+
 @pytest.mark.parametrize(
     "tamper",
     ["stale timestamp", "future timestamp", "wrong secret", "altered body", "no signature"],
