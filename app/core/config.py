@@ -72,7 +72,8 @@ class DatabaseSettings(BaseSettings):
     pgbouncer: bool = Field(
         default=False,
         description="Behind PgBouncer in transaction mode: no prepared-statement caches, "
-        "unique statement names (see docs/scaling.md).",
+        "unique statement names, no startup parameters but application_name "
+        "(see docs/scaling.md).",
     )
 
 

@@ -45,10 +45,13 @@ def create_engine(
             "elsewhere set DATABASE_URL=postgresql+asyncpg://user:password@host/dbname."
         )
     server_settings = {"application_name": "reference-backend"}
-    if read_only:
+    # PgBouncer refuses a client that sends any other startup parameter ("unsupported startup
+    # parameter"): behind it, set these two on the database roles instead (docs/scaling.md).
+    direct = not settings.pgbouncer
+    if read_only and direct:
         # The database itself refuses writes on these connections, whatever the code does.
         server_settings["default_transaction_read_only"] = "on"
-    if settings.statement_timeout_ms:
+    if settings.statement_timeout_ms and direct:
         server_settings["statement_timeout"] = str(settings.statement_timeout_ms)
     connect_args: dict[str, Any] = {
         "timeout": settings.connect_timeout,
