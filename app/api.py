@@ -18,9 +18,13 @@ from app.webhooks.router import router as webhooks_router
 API_V1_PREFIX = "/api/v1"
 
 api_router = APIRouter(prefix=API_V1_PREFIX)
+# Routes are matched in the order they are included, one pattern at a time: the hottest
+# domain (the public feed and post pages) goes first, which saves about 5% of a feed request's
+# CPU (docs/performance.md). Paths don't overlap between routers, so the order changes nothing
+# else but the order of the groups in /docs.
+api_router.include_router(posts_router)
 api_router.include_router(auth_router)
 api_router.include_router(users_router)
-api_router.include_router(posts_router)
 api_router.include_router(orders_router)
 api_router.include_router(integrations_router)
 api_router.include_router(webhooks_router)
