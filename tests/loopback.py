@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -67,3 +67,16 @@ class ScriptedUpstream:
             headers=reply.headers,
         )
         await response(scope, receive, send)
+
+
+async def unresponsive_server() -> AsyncIterator[int]:
+    """A TCP server that accepts connections and never answers (a hung Redis, say); yields
+    its port. Unlike a closed port, which refuses at once, this costs a client its timeout."""
+
+    async def hang(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read()  # until the client gives up
+        writer.close()
+
+    server = await asyncio.start_server(hang, "127.0.0.1", 0)
+    async with server:
+        yield server.sockets[0].getsockname()[1]

@@ -144,6 +144,12 @@ class RateLimitSettings(BaseSettings):
         description="With Redis unreachable: open (serve, log a warning) or closed (503). "
         "Sign-in limits always fall back to an in-process limiter.",
     )
+    redis_retry_after_seconds: float = Field(
+        default=5.0,
+        ge=0,
+        description="After a Redis failure, how long limits skip Redis (the outage policy "
+        "applies at once) before trying it again.",
+    )
 
 
 class CacheSettings(BaseSettings):

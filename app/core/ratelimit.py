@@ -110,6 +110,9 @@ class RateLimiter:
         self._peek_script = redis.register_script(_PEEK)
         self._fallback = FixedWindowRateLimiter(MemoryStorage())
         self._items: dict[str, RateLimitItem] = {}
+        # A hung Redis (as opposed to a refused connection) costs each call the full socket
+        # timeout: after a failure, leave Redis alone for a while, as the cache does.
+        self._skip_redis_until = 0.0
 
     @property
     def enabled(self) -> bool:
@@ -132,6 +135,7 @@ class RateLimiter:
         item = self._item(budget.limit)
         identifiers = (budget.scope, budget.key)
         try:
+            self._check_redis_skipped()
             count, ttl_ms = await self._hit_script(
                 keys=[self._prefix + item.key_for(*identifiers)],
                 args=[item.get_expiry() * 1000, 1],
@@ -139,8 +143,9 @@ class RateLimiter:
             allowed = count <= item.amount
             reset_at, remaining = time.time() + max(ttl_ms, 0) / 1000, item.amount - count
         except Exception as exc:  # noqa: BLE001 - any storage failure triggers the policy
+            self._redis_failed(exc)
             if not fallback:
-                self._storage_failed(budget, exc)
+                self._storage_failed(exc)
                 return
             allowed = await self._fallback.hit(item, *identifiers)
             reset_at, remaining = await self._fallback.get_window_stats(item, *identifiers)
@@ -157,22 +162,43 @@ class RateLimiter:
         item = self._item(budget.limit)
         identifiers = (budget.scope, budget.key)
         try:
+            self._check_redis_skipped()
             count, ttl_ms = await self._peek_script(
                 keys=[self._prefix + item.key_for(*identifiers)]
             )
             available = count < item.amount
             reset_at, remaining = time.time() + max(ttl_ms, 0) / 1000, item.amount - count
-        except Exception:  # noqa: BLE001 - storage down: the in-process count decides
+        except Exception as exc:  # noqa: BLE001 - storage down: the in-process count decides
+            self._redis_failed(exc)
             available = await self._fallback.test(item, *identifiers)
             reset_at, remaining = await self._fallback.get_window_stats(item, *identifiers)
         if not available:
             _refuse(budget, _headers(item, reset_at, remaining))
 
-    def _storage_failed(self, budget: Budget, exc: Exception) -> None:
+    def _check_redis_skipped(self) -> None:
+        if time.monotonic() < self._skip_redis_until:
+            raise _RedisSkipped
+
+    def _redis_failed(self, exc: Exception) -> None:
+        """Starts (or, for a skipped call, keeps) the pause; logs once per outage."""
+        if isinstance(exc, _RedisSkipped):
+            return
+        retry_in = self.settings.redis_retry_after_seconds
+        self._skip_redis_until = time.monotonic() + retry_in
+        logger.warning(
+            "rate_limit_storage_down",
+            error=type(exc).__name__,
+            policy=self.settings.redis_down,
+            retry_in_seconds=retry_in,
+        )
+
+    def _storage_failed(self, exc: Exception) -> None:
         if self.settings.redis_down == "closed":
-            logger.error("rate_limit_storage_down", scope=budget.scope, error=type(exc).__name__)
-            raise ServiceUnavailable("Rate limiting is unavailable; try again shortly.")
-        logger.warning("rate_limit_storage_down", scope=budget.scope, error=type(exc).__name__)
+            raise ServiceUnavailable("Rate limiting is unavailable; try again shortly.") from exc
+
+
+class _RedisSkipped(Exception):
+    """Redis failed moments ago and is being left alone (see RateLimiter._redis_failed)."""
 
 
 def _headers(item: RateLimitItem, reset_at: float, remaining: int) -> dict[str, str]:

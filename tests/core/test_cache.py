@@ -16,6 +16,7 @@ from app.core.config import CacheSettings, RedisSettings, Settings
 from app.core.metrics import CACHE_REQUESTS
 from app.core.redis import create_redis
 from app.devstack.embedded import free_port
+from tests.loopback import unresponsive_server
 
 pytestmark = pytest.mark.checklist("perf.caching", "anti.perf.no-caching")
 
@@ -159,21 +160,9 @@ async def test_a_failed_recompute_releases_its_lock(make_cache: Callable[..., Ca
     assert time.monotonic() - started < 1  # did not wait for a lock nobody holds
 
 
-async def _unresponsive_server() -> AsyncIterator[int]:
-    """A TCP server that accepts connections and never answers: a hung Redis."""
-
-    async def hang(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await reader.read()  # until the client gives up
-        writer.close()
-
-    server = await asyncio.start_server(hang, "127.0.0.1", 0)
-    async with server:
-        yield server.sockets[0].getsockname()[1]
-
-
 @pytest.fixture
 async def hung_redis_port() -> AsyncIterator[int]:
-    async for port in _unresponsive_server():
+    async for port in unresponsive_server():
         yield port
 
 

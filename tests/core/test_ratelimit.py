@@ -3,6 +3,9 @@ with a deliberate policy when Redis is down."""
 
 from __future__ import annotations
 
+import time
+from collections.abc import AsyncIterator
+
 import httpx
 import pytest
 from fastapi import FastAPI
@@ -12,6 +15,7 @@ from app.core.config import HttpSettings, RateLimitSettings, RedisSettings
 from app.devstack.embedded import free_port
 from tests.conftest import AppClient
 from tests.factories import create_account, sign_in
+from tests.loopback import unresponsive_server
 
 ME = "/api/v1/users/me"
 
@@ -131,6 +135,40 @@ async def test_redis_down_fails_open_for_the_api_and_logs_a_warning(
         statuses = [(await client.get(ME, headers=account.headers)).status_code for _ in range(3)]
     assert statuses == [200, 200, 200]
     assert "rate_limit_storage_down" in capfd.readouterr().err
+
+
+@pytest.fixture
+async def hung_redis() -> AsyncIterator[RedisSettings]:
+    async for port in unresponsive_server():
+        yield RedisSettings(url=f"redis://127.0.0.1:{port}/0", socket_timeout=0.3)
+
+
+async def test_a_hung_redis_costs_one_timeout_then_is_left_alone(
+    client_for: AppClient,
+    session: AsyncSession,
+    app: FastAPI,
+    hung_redis: RedisSettings,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    account = await create_account(session, app)
+    policy = limits(default="1/minute", redis_retry_after_seconds=30)
+    statuses, timings = [], []
+    async with client_for(redis=hung_redis, rate_limit=policy) as client:
+        for _ in range(4):
+            started = time.monotonic()
+            statuses.append((await client.get(ME, headers=account.headers)).status_code)
+            timings.append(time.monotonic() - started)
+        # Sign-in is still throttled meanwhile, in process memory.
+        signs_in = [
+            (await sign_in(client, "nobody@example.com", "wrong password!")).status_code
+            for _ in range(25)
+        ]
+    assert statuses == [200, 200, 200, 200]  # the default policy: fail open
+    assert timings[0] < 1.5  # bounded by the socket timeout
+    assert max(timings[1:]) < 0.25  # Redis skipped: no timeout to wait out again
+    assert signs_in[-1] == 429
+    # One warning per outage, not one per request.
+    assert capfd.readouterr().err.count("rate_limit_storage_down") == 1
 
 
 async def test_redis_down_keeps_sign_in_throttled_in_process(client_for: AppClient) -> None:
