@@ -6,7 +6,9 @@
   truncated: checking one against a bcrypt hash is a plain mismatch.
 - Hashing is CPU-bound (~100 ms with production parameters), so it runs in a thread with a
   bounded number at once per process: a burst of logins queues here instead of stalling the
-  event loop that serves every other request.
+  event loop that serves every other request. The queue is bounded in time too: past
+  `AUTH_PASSWORD_HASH_WAIT_SECONDS` a caller gets a 503 with Retry-After, so a flood of
+  sign-ins can't hold everyone else's in a queue longer than their clients wait.
 - For an unknown email the login still verifies against a dummy hash, so "no such user" and
   "wrong password" take the same time.
 
@@ -17,11 +19,14 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import structlog
 from passlib.context import CryptContext
 
 from app.core.config import AuthSettings
+from app.core.errors import ServiceUnavailable
 
 logger = structlog.get_logger(__name__)
 
@@ -38,12 +43,28 @@ class PasswordHasher:
             bcrypt__truncate_error=True,
         )
         self._slots = asyncio.Semaphore(settings.password_hash_concurrency)
+        self._wait_seconds = settings.password_hash_wait_seconds
         # Hashed with the current parameters, so verifying against it costs what a real
         # verification costs. The password it hashes is random and thrown away.
         self._dummy_hash = self._context.hash(secrets.token_urlsafe(16))
 
+    @asynccontextmanager
+    async def _slot(self) -> AsyncIterator[None]:
+        try:
+            async with asyncio.timeout(self._wait_seconds):
+                await self._slots.acquire()
+        except TimeoutError:
+            logger.warning("password_hashing_saturated", waited_seconds=self._wait_seconds)
+            raise ServiceUnavailable(
+                "Too many sign-ins at once; try again shortly.", headers={"Retry-After": "5"}
+            ) from None
+        try:
+            yield
+        finally:
+            self._slots.release()
+
     async def hash(self, password: str) -> str:
-        async with self._slots:
+        async with self._slot():
             return await asyncio.to_thread(self._context.hash, password)
 
     async def verify(self, password: str, password_hash: str | None) -> tuple[bool, str | None]:
@@ -51,7 +72,7 @@ class PasswordHasher:
 
         `password_hash=None` (no such user) still spends a full verification.
         """
-        async with self._slots:
+        async with self._slot():
             return await asyncio.to_thread(self._verify, password, password_hash)
 
     def _verify(self, password: str, password_hash: str | None) -> tuple[bool, str | None]:

@@ -402,6 +402,12 @@ class AuthSettings(BaseSettings):
         description="Password hashes computed at once per process. Each takes a core for "
         "~120 ms: one at a time leaves the other cores to the requests that aren't sign-ins.",
     )
+    password_hash_wait_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        description="How long a sign-in (or sign-up, password change) waits for a hashing "
+        "slot before it is answered 503 with Retry-After instead of queueing without end.",
+    )
     argon2_time_cost: int = Field(default=2, ge=1, description="argon2id iterations.")
     argon2_memory_kib: int = Field(default=65536, ge=1024, description="argon2id memory (KiB).")
     argon2_parallelism: int = Field(

@@ -12,7 +12,9 @@ from passlib.hash import bcrypt
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.core.config import RateLimitSettings, Settings
 from app.models import User
+from tests.conftest import AppClient
 from tests.factories import DEFAULT_PASSWORD, create_account, sign_in
 
 REGISTER = "/api/v1/auth/register"
@@ -145,6 +147,28 @@ async def test_unknown_email_costs_a_full_hash_verification(
     unknown = min([await timed("nobody@example.com") for _ in range(3)])
     assert unknown > known * 0.5, (known, unknown)
     assert unknown < known * 2.0, (known, unknown)
+
+
+async def test_past_the_hashing_wait_a_sign_in_is_a_503_not_an_endless_queue(
+    client_for: AppClient, settings: Settings
+) -> None:
+    # One hashing slot and almost no patience: of six simultaneous sign-ins, the first hashes
+    # and the others, which would have to wait, are told to come back.
+    auth = settings.auth.model_copy(
+        update={"password_hash_concurrency": 1, "password_hash_wait_seconds": 0.001}
+    )
+    # Its own engine: concurrent requests can't share the test's single connection.
+    overrides = {"auth": auth, "rate_limit": RateLimitSettings(enabled=False)}
+    async with client_for(own_database=True, **overrides) as client:
+        responses = await asyncio.gather(
+            *(sign_in(client, f"flood{n}@example.com", "wrong password!") for n in range(6))
+        )
+    statuses = sorted(response.status_code for response in responses)
+    assert statuses[0] == 401
+    assert statuses[-1] == 503
+    busy = next(response for response in responses if response.status_code == 503)
+    assert busy.headers["content-type"] == "application/problem+json"
+    assert busy.headers["retry-after"] == "5"
 
 
 async def test_deactivated_account_cannot_sign_in(
