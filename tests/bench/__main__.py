@@ -404,6 +404,9 @@ def main() -> int:
             results += run_scenario(
                 "list posts", server, ["ListPosts"], data, report=["list posts"]
             )
+            results += run_scenario("list posts, signed in", server, ["ListPosts"], data,
+                                    report=["list posts"],
+                                    extra_env={"BENCH_SCENARIO": "signed_in"})  # fmt: skip
             results += run_scenario("post detail, cached", server, ["PostDetail"],
                                     data, report=["post detail"],
                                     extra_env={"BENCH_SCENARIO": "detail_cached"})  # fmt: skip
