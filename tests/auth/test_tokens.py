@@ -16,7 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.service import AuthTools
 from app.auth.tokens import TokenCodec
-from app.core.config import AuthSettings
+from app.core.config import AuthSettings, DatabaseSettings, Settings
+from app.core.db import create_engine, create_sessionmaker
 from tests.factories import Account, create_account, sign_in
 
 ME = "/api/v1/users/me"
@@ -216,3 +217,31 @@ def test_algorithms_are_fixed_in_code_not_read_from_the_token() -> None:
     token = jwt.encode({"sub": "x"}, "s" * 64, "HS512", headers={"kid": "dev-1"})
     with pytest.raises(Exception, match=r"InvalidAlgorithmError|InvalidSignatureError"):
         codec.decode_access(token)
+
+
+@pytest.mark.checklist("auth.token-security", "perf.horizontal-scaling")
+async def test_with_a_replica_configured_sessions_are_still_checked_on_the_primary(
+    committing_app: FastAPI, client: httpx.AsyncClient, settings: Settings
+) -> None:
+    # A lagging replica must not accept a session that was just revoked, so the session check
+    # never reads it: here the replica is a server that doesn't exist, and signing in, being
+    # recognised and being refused after signing out all still work.
+    replica = "postgresql+asyncpg://postgres@127.0.0.1:1/replica"
+    db = settings.db.model_copy(update={"read_url": replica})
+    committing_app.state.settings = settings.model_copy(update={"db": db})
+    dead = create_engine(DatabaseSettings(url=replica, connect_timeout=1, pool_timeout=1))
+    committing_app.state.read_sessionmaker = create_sessionmaker(dead)
+    try:
+        email, password = "replica@example.com", "a-long-enough-passphrase"
+        registered = await client.post(
+            "/api/v1/auth/register",
+            json={"email": email, "password": password, "full_name": "Replica Test"},
+        )
+        assert registered.status_code == 201
+        token = (await sign_in(client, email, password)).json()["access_token"]
+        headers = {"Authorization": f"Bearer {token}"}
+        assert (await client.get(ME, headers=headers)).status_code == 200
+        assert (await client.post("/api/v1/auth/logout", headers=headers)).status_code == 204
+        assert (await client.get(ME, headers=headers)).status_code == 401
+    finally:
+        await dead.dispose()
