@@ -34,6 +34,12 @@ def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
             "schedule": timedelta(hours=1),
             "options": {"expires": 3600},
         },
+        # Attachment files whose row never committed (a failed commit, a crashed process).
+        "attachments-sweep": {
+            "task": "posts.sweep_orphan_blobs",
+            "schedule": timedelta(hours=1),
+            "options": {"expires": 3600},
+        },
         "idempotency-keys-purge": {
             "task": "idempotency.purge",
             "schedule": timedelta(hours=1),

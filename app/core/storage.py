@@ -4,7 +4,7 @@
 directory (BLOB_DIR, default DATA_DIR/blobs), created in the app's lifespan.
 
 An S3-compatible backend (AWS S3, MinIO, R2, ...) is an extension that implements the same
-four methods, and nothing else changes:
+five methods, and nothing else changes:
 
 - `save`: a multipart upload (`CreateMultipartUpload`, one `UploadPart` per >= 5 MiB of
   chunks, hashing and counting on the way; `AbortMultipartUpload` past `max_bytes` or on any
@@ -13,6 +13,8 @@ four methods, and nothing else changes:
   short-lived presigned URL instead of proxying the bytes).
 - `delete`: `DeleteObject` (idempotent, like `unlink(missing_ok=True)`).
 - `exists`: `HeadObject`.
+- `keys_older_than`: `ListObjectsV2` under the prefix, filtered on `LastModified` (or an S3
+  lifecycle rule on a staging prefix instead of the sweeper).
 
 Use an async client (aioboto3 / aiobotocore) so requests don't block the event loop, keep
 credentials in settings as SecretStr, and choose the backend in the lifespan from settings.
@@ -25,6 +27,7 @@ import hashlib
 import os
 import re
 import secrets
+import time
 from collections.abc import AsyncGenerator, AsyncIterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,6 +60,8 @@ class BlobStorage(Protocol):
     async def delete(self, key: str) -> None: ...
 
     async def exists(self, key: str) -> bool: ...
+
+    def keys_older_than(self, prefix: str, seconds: float) -> AsyncGenerator[str, None]: ...
 
 
 class LocalStorage:
@@ -100,6 +105,26 @@ class LocalStorage:
 
     async def exists(self, key: str) -> bool:
         return await asyncio.to_thread(self._path(key).exists)
+
+    async def keys_older_than(self, prefix: str, seconds: float) -> AsyncGenerator[str, None]:
+        """The complete blobs under `prefix` last written more than `seconds` ago."""
+        folder = self._path(prefix)
+        cutoff = time.time() - seconds
+
+        def scan() -> list[str]:
+            if not folder.is_dir():
+                return []
+            with os.scandir(folder) as entries:
+                return [
+                    f"{prefix}/{entry.name}"
+                    for entry in entries
+                    if entry.is_file()
+                    and not entry.name.endswith(".partial")
+                    and entry.stat().st_mtime < cutoff
+                ]
+
+        for key in await asyncio.to_thread(scan):
+            yield key
 
 
 async def _write(path: Path, chunks: AsyncIterable[bytes], *, max_bytes: int) -> tuple[int, str]:

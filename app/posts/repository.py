@@ -203,6 +203,14 @@ async def page(
     return (await connection.execute(statement, parameters)).all()
 
 
+async def referenced_storage_keys(session: AsyncSession, keys: Sequence[str]) -> set[str]:
+    """Those of `keys` that an attachment row points at."""
+    rows = await session.scalars(
+        select(Attachment.storage_key).where(Attachment.storage_key.in_(keys))
+    )
+    return set(rows)
+
+
 async def get_detail(session: AsyncSession, post_id: uuid.UUID) -> Post | None:
     """The post with everything its detail shows: author (joined), tags and attachments
     (one SELECT ... IN each). Refreshes an instance already in the session."""

@@ -4,6 +4,8 @@ downloads, and files deleted with their post."""
 from __future__ import annotations
 
 import hashlib
+import os
+import time
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -12,12 +14,14 @@ import httpx
 import pytest
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
-from sqlalchemy import text
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.core.config import AttachmentSettings
 from app.core.storage import LocalStorage
 from app.main import create_app
+from app.models import Attachment
+from app.posts.service.attachments import STORAGE_PREFIX, sweep_orphan_blobs
 from tests.conftest import ServiceUrls, make_settings, reads_of
 from tests.factories import Account, create_account
 
@@ -252,3 +256,39 @@ async def test_metadata_without_its_bytes_is_a_404_not_a_broken_response(
     response = await client.get(upload.json()["url"])
     assert response.status_code == 404
     assert response.headers["content-type"] == "application/problem+json"
+
+
+@pytest.mark.checklist("anti.db.blobs-in-db", "perf.resource-cleanup")
+async def test_files_left_without_their_row_are_swept_once_they_are_old(
+    client: httpx.AsyncClient,
+    session: AsyncSession,
+    author: Account,
+    blob_storage: LocalStorage,
+) -> None:
+    post_id = await _post(client, author)
+    upload = await client.post(
+        f"{POSTS}/{post_id}/attachments",
+        headers=author.headers,
+        files={"file": ("kept.png", PNG, "image/png")},
+    )
+    assert upload.status_code == 201
+    kept = await session.scalar(
+        select(Attachment.storage_key).where(Attachment.id == upload.json()["id"])
+    )
+    assert kept is not None
+
+    async def chunks() -> AsyncIterator[bytes]:
+        yield PNG
+
+    # What a failed commit or a crash leaves behind: a stored file with no row.
+    old_orphan = (await blob_storage.save(STORAGE_PREFIX, chunks(), max_bytes=len(PNG))).key
+    young_orphan = (await blob_storage.save(STORAGE_PREFIX, chunks(), max_bytes=len(PNG))).key
+    two_hours_ago = time.time() - 7200
+    for key in (kept, old_orphan):
+        os.utime(blob_storage.root / key, (two_hours_ago, two_hours_ago))
+
+    assert await sweep_orphan_blobs(session, blob_storage) == 1
+    assert not await blob_storage.exists(old_orphan)
+    assert await blob_storage.exists(young_orphan)  # its row may be about to commit
+    download = await client.get(upload.headers["location"], headers=author.headers)
+    assert (download.status_code, download.content) == (200, PNG)

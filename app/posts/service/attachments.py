@@ -7,7 +7,7 @@ uploaded as `image/png`. Downloads stream from storage with the stored type, as 
 (never rendered inline) and `nosniff`.
 
 Storage is `app.core.storage.BlobStorage`: local files by default; an S3-compatible backend is
-the same four methods (see the module docstring there).
+the same five methods (see the module docstring there).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import uuid
 from collections.abc import AsyncIterable, AsyncIterator
 from contextlib import aclosing
 from dataclasses import dataclass
+from datetime import timedelta
 from urllib.parse import quote
 
 import structlog
@@ -127,6 +128,38 @@ async def add_attachment(
         "attachment_added", post_id=str(post.id), attachment_id=str(attachment.id), size=blob.size
     )
     return attachment
+
+
+# An upload stores its blob, then commits its row within the same request: a blob this old
+# without a row never will have one.
+ORPHAN_AFTER = timedelta(hours=1)
+SWEEP_BATCH = 500
+
+
+async def sweep_orphan_blobs(
+    session: AsyncSession, storage: BlobStorage, *, older_than: timedelta = ORPHAN_AFTER
+) -> int:
+    """Deletes stored attachment files that no attachment row points at, and returns how many.
+
+    add_attachment deletes its blob when the flush fails, but not when the request's commit
+    fails afterwards or the process dies between the two: those files are found here (by
+    `worker/schedule.py`, hourly). Files younger than `older_than` are left alone: their row
+    may be about to commit.
+    """
+    keys = [
+        key async for key in storage.keys_older_than(STORAGE_PREFIX, older_than.total_seconds())
+    ]
+    deleted = 0
+    for start in range(0, len(keys), SWEEP_BATCH):
+        batch = keys[start : start + SWEEP_BATCH]
+        referenced = await repository.referenced_storage_keys(session, batch)
+        for key in batch:
+            if key not in referenced:
+                await storage.delete(key)
+                deleted += 1
+    if deleted:
+        logger.warning("orphan_blobs_deleted", count=deleted, examined=len(keys))
+    return deleted
 
 
 async def find_download(
