@@ -13,7 +13,9 @@ import base64
 import binascii
 import hashlib
 import hmac
-from typing import Annotated, Any, Generic, TypeVar
+import uuid
+from collections.abc import Sequence
+from typing import Annotated, Any, Generic, Protocol, TypeVar
 
 import orjson
 from fastapi import Depends, Query, Request
@@ -55,6 +57,14 @@ def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
+class _HasId(Protocol):
+    @property
+    def id(self) -> uuid.UUID: ...
+
+
+R = TypeVar("R", bound=_HasId)
+
+
 class CursorCodec:
     """Signs and verifies cursors. `kind` binds a cursor to one listing and sort order."""
 
@@ -80,6 +90,27 @@ class CursorCodec:
         if cursor_kind != kind or not isinstance(values, list):
             raise InvalidCursor("The cursor belongs to a different listing or sort order.")
         return values
+
+    # Most listings are ordered by id alone (UUIDv7: creation order): their cursor is the id
+    # of the page's last row, and the page is fetched with one row more than it shows.
+
+    def after_id(self, kind: str, cursor: str | None) -> uuid.UUID | None:
+        """The id an id-ordered listing continues from (None for the first page)."""
+        if cursor is None:
+            return None
+        values = self.decode(kind, cursor)
+        try:
+            return uuid.UUID(values[0])
+        except (IndexError, TypeError, ValueError) as error:
+            raise InvalidCursor("The cursor is malformed.") from error
+
+    def id_page(self, kind: str, rows: Sequence[R], limit: int) -> tuple[list[R], str | None]:
+        """A `limit + 1` fetch cut to the page, and the cursor after its last row (None at
+        the end)."""
+        page = list(rows[:limit])
+        if len(rows) <= limit:
+            return page, None
+        return page, self.encode(kind, [str(page[-1].id)])
 
 
 async def get_cursor_codec(request: Request) -> CursorCodec:

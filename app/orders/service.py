@@ -60,15 +60,11 @@ async def list_products(
     include_inactive: bool,
 ) -> tuple[list[Product], str | None]:
     """A page of products in creation order and the next page's cursor (None at the end)."""
-    after = uuid.UUID(codec.decode(PRODUCTS_CURSOR, cursor)[0]) if cursor else None
+    after = codec.after_id(PRODUCTS_CURSOR, cursor)
     products = await repository.page_products(
         session, after=after, limit=limit, include_inactive=include_inactive
     )
-    next_cursor = None
-    if len(products) > limit:
-        products = products[:limit]
-        next_cursor = codec.encode(PRODUCTS_CURSOR, [str(products[-1].id)])
-    return products, next_cursor
+    return codec.id_page(PRODUCTS_CURSOR, products, limit)
 
 
 async def get_product(
@@ -229,15 +225,11 @@ async def list_orders(
     limit: int,
 ) -> tuple[list[Order], str | None]:
     """A page of orders, newest first; `customer_id=None` lists everyone's."""
-    before = uuid.UUID(codec.decode(ORDERS_CURSOR, cursor)[0]) if cursor else None
+    before = codec.after_id(ORDERS_CURSOR, cursor)  # newest first: "after" is older
     orders = await repository.page_orders(
         session, customer_id=customer_id, before=before, limit=limit
     )
-    next_cursor = None
-    if len(orders) > limit:
-        orders = orders[:limit]
-        next_cursor = codec.encode(ORDERS_CURSOR, [str(orders[-1].id)])
-    return orders, next_cursor
+    return codec.id_page(ORDERS_CURSOR, orders, limit)
 
 
 async def has_orders(session: AsyncSession, customer_id: uuid.UUID) -> bool:

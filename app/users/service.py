@@ -37,13 +37,9 @@ async def list_users(
     session: AsyncSession, codec: CursorCodec, *, cursor: str | None, limit: int
 ) -> tuple[list[User], str | None]:
     """A page of users in creation order and the cursor of the next page (None at the end)."""
-    after = uuid.UUID(codec.decode(CURSOR_KIND, cursor)[0]) if cursor else None
+    after = codec.after_id(CURSOR_KIND, cursor)
     users = await repository.page_by_id(session, after=after, limit=limit)
-    next_cursor = None
-    if len(users) > limit:
-        users = users[:limit]
-        next_cursor = codec.encode(CURSOR_KIND, [str(users[-1].id)])
-    return users, next_cursor
+    return codec.id_page(CURSOR_KIND, users, limit)
 
 
 async def set_roles(

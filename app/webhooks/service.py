@@ -96,15 +96,11 @@ async def list_endpoints(
     limit: int,
 ) -> tuple[list[WebhookEndpoint], str | None]:
     """A page of the owner's endpoints in creation order, and the next page's cursor."""
-    after = uuid.UUID(codec.decode(ENDPOINTS_CURSOR, cursor)[0]) if cursor else None
+    after = codec.after_id(ENDPOINTS_CURSOR, cursor)
     endpoints = await repository.page_endpoints(
         session, owner_id=owner_id, after=after, limit=limit
     )
-    next_cursor = None
-    if len(endpoints) > limit:
-        endpoints = endpoints[:limit]
-        next_cursor = codec.encode(ENDPOINTS_CURSOR, [str(endpoints[-1].id)])
-    return endpoints, next_cursor
+    return codec.id_page(ENDPOINTS_CURSOR, endpoints, limit)
 
 
 async def delete_endpoint(
@@ -153,15 +149,11 @@ async def list_deliveries(
     EndpointNotFound (also for another user's endpoint)."""
     await get_endpoint(session, endpoint_id, owner_id=owner_id)
     kind = f"webhook-deliveries:{endpoint_id}"  # a cursor is only good for this endpoint
-    before = uuid.UUID(codec.decode(kind, cursor)[0]) if cursor else None
+    before = codec.after_id(kind, cursor)  # newest first: "after" is older
     deliveries = await repository.page_deliveries(
         session, endpoint_id=endpoint_id, before=before, limit=limit
     )
-    next_cursor = None
-    if len(deliveries) > limit:
-        deliveries = deliveries[:limit]
-        next_cursor = codec.encode(kind, [str(deliveries[-1].id)])
-    return deliveries, next_cursor
+    return codec.id_page(kind, deliveries, limit)
 
 
 async def redeliver(

@@ -9,7 +9,7 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.cache import Cache
-from app.core.pagination import CursorCodec, InvalidCursor
+from app.core.pagination import CursorCodec
 from app.models import Comment, PostStatus
 from app.posts import repository
 from app.posts.errors import PostNotFound, PostNotPublished
@@ -34,12 +34,9 @@ async def list_comments(
     if post is None or not viewer.can_see(status=post.status, author_id=post.author_id):
         raise PostNotFound
     kind = f"comments:{post_id}"
-    after = _decode_cursor(codec, kind, cursor) if cursor else None
+    after = codec.after_id(kind, cursor)
     rows = await repository.comments_page(session, post_id, after=after, limit=limit)
-    next_cursor = None
-    if len(rows) > limit:
-        rows = rows[:limit]
-        next_cursor = codec.encode(kind, [str(rows[-1].id)])
+    page, next_cursor = codec.id_page(kind, rows, limit)
     items = [
         {
             "id": row.id,
@@ -47,7 +44,7 @@ async def list_comments(
             "body": row.body,
             "created_at": row.created_at,
         }
-        for row in rows
+        for row in page
     ]
     return Listing(
         page={"items": items, "next_cursor": next_cursor},
@@ -87,11 +84,3 @@ async def add_comment(
         "body": comment.body,
         "created_at": comment.created_at,
     }
-
-
-def _decode_cursor(codec: CursorCodec, kind: str, cursor: str) -> uuid.UUID:
-    values = codec.decode(kind, cursor)
-    try:
-        return uuid.UUID(values[0])
-    except (IndexError, TypeError, ValueError) as error:
-        raise InvalidCursor("The cursor is malformed.") from error
