@@ -32,6 +32,7 @@ from limits import RateLimitItem, parse
 from limits.aio.storage import MemoryStorage
 from limits.aio.strategies import FixedWindowRateLimiter
 from redis.asyncio import Redis
+from redis.commands.core import AsyncScript
 
 from app.core.config import RateLimitSettings
 from app.core.errors import AppError, ServiceUnavailable
@@ -134,21 +135,17 @@ class RateLimiter:
             return
         item = self._item(budget.limit)
         identifiers = (budget.scope, budget.key)
-        try:
-            self._check_redis_skipped()
-            count, ttl_ms = await self._hit_script(
-                keys=[self._prefix + item.key_for(*identifiers)],
-                args=[item.get_expiry() * 1000, 1],
-            )
-            allowed = count <= item.amount
-            reset_at, remaining = time.time() + max(ttl_ms, 0) / 1000, item.amount - count
-        except Exception as exc:  # noqa: BLE001 - any storage failure triggers the policy
-            self._redis_failed(exc)
-            if not fallback:
-                self._storage_failed(exc)
-                return
+        window = await self._redis(self._hit_script, item, identifiers, item.get_expiry() * 1000, 1)
+        if window is not None:
+            count, reset_at = window
+            allowed, remaining = count <= item.amount, item.amount - count
+        elif fallback:
             allowed = await self._fallback.hit(item, *identifiers)
             reset_at, remaining = await self._fallback.get_window_stats(item, *identifiers)
+        elif self.settings.redis_down == "closed":
+            raise ServiceUnavailable("Rate limiting is unavailable; try again shortly.")
+        else:
+            return  # RATE_LIMIT_REDIS_DOWN=open: served unlimited (the outage is logged)
         headers = _headers(item, reset_at, remaining)
         if not allowed:
             _refuse(budget, headers)
@@ -161,44 +158,38 @@ class RateLimiter:
             return
         item = self._item(budget.limit)
         identifiers = (budget.scope, budget.key)
-        try:
-            self._check_redis_skipped()
-            count, ttl_ms = await self._peek_script(
-                keys=[self._prefix + item.key_for(*identifiers)]
-            )
-            available = count < item.amount
-            reset_at, remaining = time.time() + max(ttl_ms, 0) / 1000, item.amount - count
-        except Exception as exc:  # noqa: BLE001 - storage down: the in-process count decides
-            self._redis_failed(exc)
+        window = await self._redis(self._peek_script, item, identifiers)
+        if window is not None:
+            count, reset_at = window
+            available, remaining = count < item.amount, item.amount - count
+        else:  # storage down: the in-process count decides
             available = await self._fallback.test(item, *identifiers)
             reset_at, remaining = await self._fallback.get_window_stats(item, *identifiers)
         if not available:
             _refuse(budget, _headers(item, reset_at, remaining))
 
-    def _check_redis_skipped(self) -> None:
+    async def _redis(
+        self, script: AsyncScript, item: RateLimitItem, identifiers: tuple[str, str], *args: int
+    ) -> tuple[int, float] | None:
+        """(count, reset time) of the window from Redis; None if Redis is failing or failed
+        moments ago (logged once per outage, then left alone for a while)."""
         if time.monotonic() < self._skip_redis_until:
-            raise _RedisSkipped
-
-    def _redis_failed(self, exc: Exception) -> None:
-        """Starts (or, for a skipped call, keeps) the pause; logs once per outage."""
-        if isinstance(exc, _RedisSkipped):
-            return
-        retry_in = self.settings.redis_retry_after_seconds
-        self._skip_redis_until = time.monotonic() + retry_in
-        logger.warning(
-            "rate_limit_storage_down",
-            error=type(exc).__name__,
-            policy=self.settings.redis_down,
-            retry_in_seconds=retry_in,
-        )
-
-    def _storage_failed(self, exc: Exception) -> None:
-        if self.settings.redis_down == "closed":
-            raise ServiceUnavailable("Rate limiting is unavailable; try again shortly.") from exc
-
-
-class _RedisSkipped(Exception):
-    """Redis failed moments ago and is being left alone (see RateLimiter._redis_failed)."""
+            return None
+        try:
+            count, ttl_ms = await script(
+                keys=[self._prefix + item.key_for(*identifiers)], args=list(args)
+            )
+        except Exception as exc:  # noqa: BLE001 - any storage failure triggers the policy
+            retry_in = self.settings.redis_retry_after_seconds
+            self._skip_redis_until = time.monotonic() + retry_in
+            logger.warning(
+                "rate_limit_storage_down",
+                error=type(exc).__name__,
+                policy=self.settings.redis_down,
+                retry_in_seconds=retry_in,
+            )
+            return None
+        return int(count), time.time() + max(ttl_ms, 0) / 1000
 
 
 def _headers(item: RateLimitItem, reset_at: float, remaining: int) -> dict[str, str]:
