@@ -38,6 +38,21 @@ async def _post(client: httpx.AsyncClient, account: Account, status: str = "publ
     return str(response.json()["id"])
 
 
+async def _attach(
+    client: httpx.AsyncClient,
+    account: Account,
+    post_id: str,
+    filename: str,
+    content: bytes,
+    content_type: str,
+) -> httpx.Response:
+    return await client.post(
+        f"{POSTS}/{post_id}/attachments",
+        headers=account.headers,
+        files={"file": (filename, content, content_type)},
+    )
+
+
 def _stored_files(storage: LocalStorage) -> list[Path]:
     return [path for path in storage.root.rglob("*") if path.is_file()]
 
@@ -50,11 +65,7 @@ async def test_an_upload_is_stored_outside_the_database_and_streams_back(
     blob_storage: LocalStorage,
 ) -> None:
     post_id = await _post(client, author)
-    upload = await client.post(
-        f"{POSTS}/{post_id}/attachments",
-        headers=author.headers,
-        files={"file": ("diagram.png", PNG, "image/png")},
-    )
+    upload = await _attach(client, author, post_id, "diagram.png", PNG, "image/png")
     assert upload.status_code == 201, upload.text
     attachment = upload.json()
     assert upload.headers["location"] == attachment["url"]
@@ -103,11 +114,7 @@ async def test_uploads_must_be_of_an_allowed_type_and_really_be_of_it(
 ) -> None:
     filename, content, content_type, status = case
     post_id = await _post(client, author)
-    response = await client.post(
-        f"{POSTS}/{post_id}/attachments",
-        headers=author.headers,
-        files={"file": (filename, content, content_type)},
-    )
+    response = await _attach(client, author, post_id, filename, content, content_type)
     assert response.status_code == status
     assert response.headers["content-type"] == "application/problem+json"
     assert _stored_files(blob_storage) == []
@@ -213,11 +220,7 @@ async def test_file_names_are_stripped_of_paths_and_quoted_safely(
     client: httpx.AsyncClient, author: Account, sent: str, stored: str, disposition: str
 ) -> None:
     post_id = await _post(client, author)
-    upload = await client.post(
-        f"{POSTS}/{post_id}/attachments",
-        headers=author.headers,
-        files={"file": (sent, b"plain text", "text/plain")},
-    )
+    upload = await _attach(client, author, post_id, sent, b"plain text", "text/plain")
     assert upload.json()["filename"] == stored
     download = await client.get(upload.json()["url"])
     assert download.headers["content-disposition"] == f"attachment; {disposition}"
@@ -229,11 +232,7 @@ async def test_deleting_a_post_deletes_its_files_after_the_commit(
 ) -> None:
     post_id = await _post(client, author)
     for name in ("a.txt", "b.txt"):
-        await client.post(
-            f"{POSTS}/{post_id}/attachments",
-            headers=author.headers,
-            files={"file": (name, b"content", "text/plain")},
-        )
+        await _attach(client, author, post_id, name, b"content", "text/plain")
     assert len(_stored_files(blob_storage)) == 2
     stale = await client.delete(f"{POSTS}/{post_id}", headers=author.headers | {"If-Match": '"1"'})
     assert stale.status_code == 412  # each upload moved the version; nothing was deleted
@@ -246,11 +245,7 @@ async def test_metadata_without_its_bytes_is_a_404_not_a_broken_response(
     client: httpx.AsyncClient, author: Account, blob_storage: LocalStorage
 ) -> None:
     post_id = await _post(client, author)
-    upload = await client.post(
-        f"{POSTS}/{post_id}/attachments",
-        headers=author.headers,
-        files={"file": ("gone.txt", b"soon gone", "text/plain")},
-    )
+    upload = await _attach(client, author, post_id, "gone.txt", b"soon gone", "text/plain")
     for path in _stored_files(blob_storage):
         path.unlink()
     response = await client.get(upload.json()["url"])
@@ -266,11 +261,7 @@ async def test_files_left_without_their_row_are_swept_once_they_are_old(
     blob_storage: LocalStorage,
 ) -> None:
     post_id = await _post(client, author)
-    upload = await client.post(
-        f"{POSTS}/{post_id}/attachments",
-        headers=author.headers,
-        files={"file": ("kept.png", PNG, "image/png")},
-    )
+    upload = await _attach(client, author, post_id, "kept.png", PNG, "image/png")
     assert upload.status_code == 201
     kept = await session.scalar(
         select(Attachment.storage_key).where(Attachment.id == upload.json()["id"])
