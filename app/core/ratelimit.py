@@ -24,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import structlog
@@ -55,12 +56,14 @@ class Budget:
     scope: str
 
 
-def client_ip(request: Request, trusted_proxies: list[str]) -> str:
-    """The client's address. `X-Forwarded-For` is believed only when the direct peer is a
-    trusted proxy, and then read right to left, skipping trusted hops, so a client can't
-    choose its own rate-limit key by sending the header."""
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def client_ip(request: Request, networks: Sequence[Network]) -> str:
+    """The client's address. `X-Forwarded-For` is believed only when the direct peer is in
+    a trusted proxy network, and then read right to left, skipping trusted hops, so a client
+    can't choose its own rate-limit key by sending the header."""
     peer = request.client.host if request.client else "unknown"
-    networks = [ipaddress.ip_network(proxy, strict=False) for proxy in trusted_proxies]
 
     def trusted(address: str) -> bool:
         try:
@@ -104,7 +107,10 @@ class RateLimiter:
         trusted_proxies: list[str],
     ) -> None:
         self.settings = settings
-        self.trusted_proxies = trusted_proxies
+        # Parsed once here, not on every request that asks for the client's address.
+        self.trusted_proxies: tuple[Network, ...] = tuple(
+            ipaddress.ip_network(proxy, strict=False) for proxy in trusted_proxies
+        )
         self._prefix = f"{key_prefix}rl:"
         # The API's Redis client and pool (bounded, short timeouts), not a second one.
         self._hit_script = redis.register_script(_HIT)
