@@ -6,9 +6,10 @@ its lifespan opens (and closes) the database pool and the Redis client.
 
 from __future__ import annotations
 
+import gc
 import re
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 
 import structlog
 from fastapi import FastAPI
@@ -45,6 +46,29 @@ ATTACHMENT_UPLOAD_PATH = re.compile(rf"^{API_V1_PREFIX}/posts/[^/]+/attachments$
 MULTIPART_OVERHEAD_BYTES = 64 * 1024
 
 
+@contextmanager
+def _fewer_garbage_collections(threshold: int) -> Iterator[None]:
+    """Garbage collection tuned for a long-running server (docs/performance.md).
+
+    Reference counting frees almost every object the moment it is dropped; the cyclic
+    collector exists for cycles. By default it runs a young collection every 700 container
+    allocations (several per request here) and every so often a full one, which walks the few
+    hundred thousand objects built at startup (routes, mappers, validators) that will never
+    be garbage. `gc.freeze()` moves those out of its reach, and a higher threshold runs it
+    rarely; cycles are still collected, a little later. Together: about a quarter less CPU
+    per feed request, and a shorter latency tail. Undone at shutdown, so a process that
+    starts many apps (the tests) neither keeps each one's objects nor the threshold.
+    """
+    previous = gc.get_threshold()
+    gc.freeze()
+    gc.set_threshold(threshold, *previous[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*previous)
+        gc.unfreeze()
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     configure_logging(level=settings.log_level, json=settings.json_logs)
@@ -75,7 +99,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         outbox.set_nudge(outbox.celery_nudge(app.state.celery))
         logger.info("api_started", env=settings.app_env.value)
         try:
-            yield
+            with _fewer_garbage_collections(settings.gc_threshold):
+                yield
         finally:
             outbox.set_nudge(None)
             app.state.celery.close()

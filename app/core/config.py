@@ -449,6 +449,14 @@ class Settings(BaseSettings):
         default=None,
         description="Bearer token for /metrics in prod (unset: /metrics is 404 in prod).",
     )
+    gc_threshold: int = Field(
+        default=10_000,
+        ge=700,
+        description="Allocations between two young-generation garbage collections in the API "
+        "process (Python's default: 700); the heap built at startup is also frozen out of "
+        "collections. Together they cut the feed's CPU per request by about a quarter "
+        "(docs/performance.md).",
+    )
     profiler_enabled: bool | None = Field(
         default=None,
         description="`?profile=1` returns a pyinstrument profile of any request "
