@@ -90,14 +90,28 @@ def _default_budget(request: Request, limiter: RateLimiter, principal: Principal
     return Budget(limit=limit, key=principal.rate_limit_key, scope="api")
 
 
-async def _optional_principal(
+async def auth_rate_limit(request: Request, response: Response, limiter: RateLimiterDep) -> None:
+    """The stricter per-IP budget of sign-in, sign-up, refresh and password change. It keeps
+    counting in process memory if Redis is down: these routes are never left unthrottled."""
+    ip = client_ip(request, limiter.trusted_proxies)
+    budget = Budget(limit=limiter.settings.auth, key=f"ip:{ip}", scope="auth")
+    await limiter.hit(budget, response, fallback=True)
+
+
+AuthRateLimit = Depends(auth_rate_limit)
+
+
+@_policy
+async def public(
     request: Request,
     response: Response,
     session: SessionDep,
     token: Annotated[str | None, Security(bearer_scheme)],
     api_key: Annotated[str | None, Security(api_key_scheme)],
 ) -> Principal | None:
-    """Authenticates the caller (if a credential is sent) and charges the request to their
+    """Anyone may call this route: the caller if a (valid) credential was sent, else None.
+
+    Authenticates the caller (if a credential is sent) and charges the request to their
     rate-limit budget: the principal's when authenticated, the client IP's otherwise. A bad
     credential is charged to the IP, so guessing tokens is throttled too."""
     # Read from app state here rather than as two more dependencies: this runs on every
@@ -118,28 +132,9 @@ async def _optional_principal(
     return principal
 
 
-async def auth_rate_limit(request: Request, response: Response, limiter: RateLimiterDep) -> None:
-    """The stricter per-IP budget of sign-in, sign-up, refresh and password change. It keeps
-    counting in process memory if Redis is down: these routes are never left unthrottled."""
-    ip = client_ip(request, limiter.trusted_proxies)
-    budget = Budget(limit=limiter.settings.auth, key=f"ip:{ip}", scope="auth")
-    await limiter.hit(budget, response, fallback=True)
-
-
-AuthRateLimit = Depends(auth_rate_limit)
-
-
-@_policy
-async def public(
-    principal: Annotated[Principal | None, Depends(_optional_principal)],
-) -> Principal | None:
-    """Anyone may call this route; the caller if a (valid) credential was sent, else None."""
-    return principal
-
-
 @_policy
 async def authenticated(
-    principal: Annotated[Principal | None, Depends(_optional_principal)],
+    principal: Annotated[Principal | None, Depends(public)],
 ) -> Principal:
     """The caller, authenticated by bearer token or API key; 401 otherwise."""
     if principal is None:
