@@ -47,8 +47,19 @@ class DatabaseSettings(BaseSettings):
         description="SQLAlchemy URL (postgresql+asyncpg://...). Unset: `make run` starts an "
         "embedded PostgreSQL under DATA_DIR.",
     )
-    pool_size: int = Field(default=10, ge=1, description="Connections kept open per process.")
-    max_overflow: int = Field(default=10, ge=0, description="Extra connections under bursts.")
+    pool_size: int = Field(
+        default=20,
+        ge=1,
+        description="Connections kept open per process (per engine: the read engine has its "
+        "own). Size it to the requests one process has in the database at once.",
+    )
+    max_overflow: int = Field(
+        default=0,
+        ge=0,
+        description="Extra connections beyond the pool. Each is closed as soon as it is "
+        "returned, so under steady load above the pool size connections are opened and "
+        "closed all the time (docs/performance.md); keep 0 and size the pool instead.",
+    )
     pool_timeout: float = Field(
         default=5.0, gt=0, description="Seconds to wait for a free connection before a 503."
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
 
@@ -14,7 +15,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.core.config import DatabaseSettings
-from app.core.db import SessionDep, create_sessionmaker, on_commit
+from app.core.db import SessionDep, create_engine, create_sessionmaker, on_commit
 from app.core.errors import Conflict
 from app.main import create_app
 from tests.conftest import ServiceUrls, make_settings
@@ -192,3 +193,26 @@ async def test_the_read_only_engine_refuses_writes_and_needs_no_transaction(
                 await connection.execute(text("UPDATE users SET full_name = full_name"))
     finally:
         await engine.dispose()
+
+
+@pytest.mark.checklist("db.pooling", "perf.db-pooling")
+async def test_steady_load_reuses_the_pools_connections_instead_of_opening_new_ones(
+    services: ServiceUrls,
+) -> None:
+    # With the old defaults (10 kept + 10 overflow), 15 requests at once for a while opened
+    # and closed a connection every few requests: an overflow connection is closed as soon as
+    # it is returned. The feed lost a third of its throughput to it (docs/performance.md).
+    engine = create_engine(DatabaseSettings(url=services.database_url))
+    backends: set[int] = set()
+
+    async def request() -> None:
+        async with engine.connect() as connection:
+            backends.add((await connection.execute(text("SELECT pg_backend_pid()"))).scalar_one())
+            await asyncio.sleep(0.005)  # the handler's own work, holding the connection
+
+    try:
+        for _ in range(20):
+            await asyncio.gather(*(request() for _ in range(15)))
+    finally:
+        await engine.dispose()
+    assert len(backends) <= 15
