@@ -137,6 +137,11 @@ def configure_logging(*, level: str = "INFO", json: bool = False) -> None:
         _render_exception_redacted,
         renderer,
     ]
+    # `uvicorn --no-access-log` leaves its access logger with no handlers and cut off from the
+    # root. Routing it into ours as well would switch the access log back on behind the
+    # operator's back; with the log on (uvicorn's own handler) or outside uvicorn, route it.
+    access = logging.getLogger("uvicorn.access")
+    access_log = bool(access.handlers) or access.propagate
     logging.config.dictConfig(
         {
             "version": 1,
@@ -154,7 +159,7 @@ def configure_logging(*, level: str = "INFO", json: bool = False) -> None:
                 # uvicorn installs its own handlers; route them through ours instead.
                 "uvicorn": {"handlers": [], "propagate": True},
                 "uvicorn.error": {"handlers": [], "propagate": True},
-                "uvicorn.access": {"handlers": [], "propagate": True},
+                "uvicorn.access": {"handlers": [], "propagate": access_log},
                 "celery": {"handlers": [], "propagate": True},
                 "sqlalchemy.engine": {"level": "WARNING"},
                 "asyncio": {"level": "WARNING"},
