@@ -69,17 +69,25 @@ async def test_a_burst_of_mixed_requests_leaves_nothing_open(
     async def burst(size: int) -> list[int]:
         return await asyncio.gather(*(send(*r) for r in itertools.islice(requests, size)))
 
-    # Pools grow to their working size first; a leak is growth beyond that.
-    await burst(200)
+    # The committing app writes through the test's engine and reads through its own.
+    engines = [engine, committing_app.state.engine, committing_app.state.read_engine]
+    pools = [each.pool for each in engines]
     process = psutil.Process()
-    files_before = process.num_fds()
+
+    def files_not_kept_by_a_pool() -> int:
+        # A pool keeps the connections it has opened, up to its size, and may still grow to
+        # its working size during the burst; that is not a leak. Everything else is.
+        return process.num_fds() - sum(pool.checkedin() for pool in pools)
+
+    await burst(200)
+    files_before = files_not_kept_by_a_pool()
     statuses = await burst(BURST)
     assert len(statuses) == BURST
     assert max(statuses) < 500, sorted(set(statuses))
 
-    for pool_engine in (committing_app.state.engine, committing_app.state.read_engine):
-        assert pool_engine.pool.checkedout() == 0
-    assert process.num_fds() - files_before <= 2  # no socket or file left behind
+    for app_engine in (committing_app.state.engine, committing_app.state.read_engine):
+        assert app_engine.pool.checkedout() == 0
+    assert files_not_kept_by_a_pool() - files_before <= 2  # no socket or file left behind
     async with engine.connect() as connection:
         idle = await connection.scalar(
             text(
