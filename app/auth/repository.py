@@ -6,9 +6,10 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Any
 
-from sqlalchemy import and_, func, select, update
+from sqlalchemy import Select, and_, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 from sqlalchemy.sql.selectable import ScalarSelect
@@ -56,22 +57,32 @@ class SessionPrincipalRow:
     permissions: Sequence[str]
 
 
+@cache
+def _session_principal_statement() -> Select[bool, bool, list[str], list[str]]:
+    # Built once, with bound parameters: constructing these subqueries cost more Python time
+    # than PostgreSQL takes to run them, on every authenticated request (docs/performance.md).
+    now = bindparam("now", type_=AuthSession.expires_at.type)
+    return (
+        select(
+            User.is_active,
+            and_(AuthSession.revoked_at.is_(None), AuthSession.expires_at > now),
+            _role_names_of(User.id),
+            _permission_names_of(User.id),
+        )
+        .join(AuthSession, AuthSession.user_id == User.id)
+        .where(
+            User.id == bindparam("user_id", type_=User.id.type),
+            AuthSession.id == bindparam("session_id", type_=AuthSession.id.type),
+        )
+    )
+
+
 async def session_principal(
     session: AsyncSession, *, user_id: uuid.UUID, session_id: uuid.UUID, now: datetime
 ) -> SessionPrincipalRow | None:
     """One round trip per authenticated request: the user, the session, roles, permissions."""
-    row = (
-        await session.execute(
-            select(
-                User.is_active,
-                and_(AuthSession.revoked_at.is_(None), AuthSession.expires_at > now),
-                _role_names_of(User.id),
-                _permission_names_of(User.id),
-            )
-            .join(AuthSession, AuthSession.user_id == User.id)
-            .where(User.id == user_id, AuthSession.id == session_id)
-        )
-    ).one_or_none()
+    parameters = {"user_id": user_id, "session_id": session_id, "now": now}
+    row = (await session.execute(_session_principal_statement(), parameters)).one_or_none()
     if row is None:
         return None
     return SessionPrincipalRow(
