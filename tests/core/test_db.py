@@ -195,7 +195,7 @@ async def test_the_read_only_engine_refuses_writes_and_needs_no_transaction(
         await engine.dispose()
 
 
-@pytest.mark.checklist("db.pooling", "perf.db-pooling")
+@pytest.mark.checklist("db.pooling", "perf.db-pooling", "anti.db.no-pooling")
 async def test_steady_load_reuses_the_pools_connections_instead_of_opening_new_ones(
     services: ServiceUrls,
 ) -> None:
