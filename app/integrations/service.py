@@ -113,17 +113,11 @@ async def handle_provider_event(
 async def _apply(
     session: AsyncSession, payment: Payment, *, charge_id: str, succeeded: bool
 ) -> None:
-    if payment.status == PaymentStatus.FAILED and succeeded:
-        # We gave up (retries ran out, the breaker's deadline passed) but the provider did
-        # charge: the record must say the money was taken. The order stays failed, and
-        # mark_paid logs `payment_for_closed_order` for an operator to refund it.
-        payment.status = PaymentStatus.SUCCEEDED.value
-        payment.provider_reference = charge_id
-        payment.last_error = None
-        await session.flush()
-        await orders.mark_paid(session, payment.order_id)
-        return
-    if payment.status != PaymentStatus.PENDING:
+    # A charge reported after we gave up (retries ran out, the breaker's deadline passed) is
+    # still recorded: the money was taken. The order stays failed, and mark_paid logs
+    # `payment_for_closed_order` for an operator to refund it.
+    late_charge = succeeded and payment.status == PaymentStatus.FAILED
+    if payment.status != PaymentStatus.PENDING and not late_charge:
         return  # decided already (the callback and the task's own answer both arrive)
     payment.provider_reference = charge_id
     if succeeded:
