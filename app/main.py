@@ -36,7 +36,7 @@ from app.core.pagination import CursorCodec
 from app.core.profiling import ProfilerMiddleware
 from app.core.ratelimit import RateLimiter
 from app.core.redis import create_redis
-from app.core.storage import LocalStorage
+from app.core.storage import create_storage
 from app.health.router import router as health_router
 
 logger = structlog.get_logger(__name__)
@@ -95,7 +95,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.cursors = CursorCodec(settings.secret_key.get_secret_value().encode())
         # The API only publishes (the outbox relay's nudge); workers consume.
         app.state.celery = create_celery(settings)
-        app.state.storage = LocalStorage(settings.blob_root)
+        app.state.storage = create_storage(settings)
         outbox.set_nudge(outbox.celery_nudge(app.state.celery))
         logger.info("api_started", env=settings.app_env.value)
         try:

@@ -17,7 +17,8 @@ five methods, and nothing else changes:
   lifecycle rule on a staging prefix instead of the sweeper).
 
 Use an async client (aioboto3 / aiobotocore) so requests don't block the event loop, keep
-credentials in settings as SecretStr, and choose the backend in the lifespan from settings.
+credentials in settings as SecretStr, and choose the backend from settings in `create_storage`,
+which the API's lifespan and the workers' tasks both call.
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ from pathlib import Path
 from typing import Annotated, Protocol
 
 from fastapi import Depends, Request
+
+from app.core.config import Settings
 
 CHUNK_BYTES = 64 * 1024
 _SAFE_KEY = re.compile(r"^[a-z0-9][a-z0-9/_-]{0,200}$")
@@ -144,6 +147,11 @@ async def _write(path: Path, chunks: AsyncIterable[bytes], *, max_bytes: int) ->
     finally:
         handle.close()
     return size, digest.hexdigest()
+
+
+def create_storage(settings: Settings) -> BlobStorage:
+    """The blob store the settings choose, for the API and the workers alike."""
+    return LocalStorage(settings.blob_root)
 
 
 async def get_blob_storage(request: Request) -> BlobStorage:

@@ -11,7 +11,7 @@ from sqlalchemy import exc as sa_exc
 
 from app.core import outbox
 from app.core.config import get_settings
-from app.core.storage import LocalStorage
+from app.core.storage import create_storage
 from app.orders import exports
 from worker.db import run, session_scope
 
@@ -65,7 +65,7 @@ async def _export(job_id: uuid.UUID) -> str:
     if params is None:
         return "skipped"
     customer_id = params.get("customer_id")
-    storage = LocalStorage(settings.blob_root)
+    storage = create_storage(settings)
     async with session_scope() as session:
         blob = await storage.save(
             exports.EXPORT_PREFIX,

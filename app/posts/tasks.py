@@ -5,7 +5,7 @@ from __future__ import annotations
 from celery import shared_task
 
 from app.core.config import get_settings
-from app.core.storage import LocalStorage
+from app.core.storage import create_storage
 from app.posts.service import attachments
 from worker.db import run, session_scope
 
@@ -17,7 +17,7 @@ def sweep_orphan_blobs() -> int:
     """Hourly (worker/schedule.py): deletes attachment blobs no row points at."""
 
     async def sweep() -> int:
-        storage = LocalStorage(get_settings().blob_root)
+        storage = create_storage(get_settings())
         async with session_scope() as session:
             return await attachments.sweep_orphan_blobs(session, storage)
 
